@@ -1,0 +1,45 @@
+//! `keel`: run one store member (`keel store`) or a local 3-member cluster (`keel up`).
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "keel",
+    version,
+    about = "Keel: an etcd-compatible, Raft-replicated store"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one store member (etcd's flags).
+    Store(keel::member::StoreArgs),
+    /// Run a local 3-member cluster (m1, m2, m3) as child processes.
+    Up(keel::up::UpArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("KEEL_LOG").unwrap_or_else(|_| {
+                EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Store(args) => keel::member::run(args).await,
+            Command::Up(args) => keel::up::run(args).await,
+        }
+    })
+}

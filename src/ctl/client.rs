@@ -1,0 +1,214 @@
+//! Connecting to etcd-compatible endpoints over gRPC and turning transport and gRPC
+//! failures into the messages etcdctl prints (`context deadline exceeded`,
+//! `etcdserver: ...`, or `rpc error: code = ... desc = ...`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::select_ok;
+use keel_proto::etcdserverpb::cluster_client::ClusterClient;
+use keel_proto::etcdserverpb::kv_client::KvClient;
+use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use super::{CtlError, exit};
+
+/// What clientv3 reports when a dial or a call runs out of time.
+pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
+
+/// A connection to one endpoint plus the per-call timeout (`--command-timeout`).
+#[derive(Clone)]
+pub struct Conn {
+    channel: Channel,
+    command_timeout: Duration,
+}
+
+impl Conn {
+    pub fn kv(&self) -> KvClient<Channel> {
+        KvClient::new(self.channel.clone()).max_decoding_message_size(usize::MAX)
+    }
+
+    pub fn maintenance(&self) -> MaintenanceClient<Channel> {
+        MaintenanceClient::new(self.channel.clone()).max_decoding_message_size(usize::MAX)
+    }
+
+    pub fn cluster(&self) -> ClusterClient<Channel> {
+        ClusterClient::new(self.channel.clone()).max_decoding_message_size(usize::MAX)
+    }
+
+    /// Wraps `msg` in a request carrying the command timeout as its gRPC deadline.
+    pub fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(self.command_timeout);
+        req
+    }
+
+    /// Runs one RPC bounded by the command timeout, mapping failures as clientv3 does.
+    pub async fn call<T, F>(&self, fut: F) -> Result<T, CtlError>
+    where
+        F: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        match tokio::time::timeout(self.command_timeout, fut).await {
+            Err(_) => Err(CtlError::new(exit::ERROR, DEADLINE_EXCEEDED)),
+            Ok(Err(status)) => Err(CtlError::new(exit::ERROR, status_message(&status))),
+            Ok(Ok(resp)) => Ok(resp.into_inner()),
+        }
+    }
+}
+
+/// Turns an `--endpoints` entry (`host:port`, `http://host:port`) into a URI tonic dials.
+pub fn endpoint_uri(ep: &str) -> Result<String, CtlError> {
+    let ep = ep.trim();
+    if ep.is_empty() {
+        return Err(CtlError::new(exit::BAD_ARGS, "empty endpoint"));
+    }
+    if let Some(rest) = ep.strip_prefix("https://") {
+        return Err(CtlError::new(
+            exit::BAD_FEATURE,
+            format!("TLS endpoints are not supported by keelctl (https://{rest})"),
+        ));
+    }
+    if ep.starts_with("unix://") || ep.starts_with("unixs://") {
+        return Err(CtlError::new(
+            exit::BAD_FEATURE,
+            format!("unix socket endpoints are not supported by keelctl ({ep})"),
+        ));
+    }
+    let uri = if ep.starts_with("http://") {
+        ep.to_string()
+    } else {
+        format!("http://{ep}")
+    };
+    Ok(uri)
+}
+
+/// Dials one endpoint, giving up after `dial_timeout`.
+pub async fn dial(
+    ep: &str,
+    dial_timeout: Duration,
+    command_timeout: Duration,
+) -> Result<Conn, CtlError> {
+    let uri = endpoint_uri(ep)?;
+    let endpoint = Endpoint::from_shared(uri.clone())
+        .map_err(|e| CtlError::new(exit::BAD_ARGS, format!("invalid endpoint {ep:?}: {e}")))?
+        .connect_timeout(dial_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(6));
+    // Like grpc-go, keep retrying a refused or failed connection until the dial deadline.
+    let attempts = async {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match endpoint.connect().await {
+                Ok(channel) => return channel,
+                Err(e) => {
+                    tracing::debug!(endpoint = %uri, error = %e, "dial failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(dial_timeout, attempts).await {
+        Ok(channel) => Ok(Conn {
+            channel,
+            command_timeout,
+        }),
+        Err(_) => Err(CtlError::new(exit::ERROR, DEADLINE_EXCEEDED)),
+    }
+}
+
+/// Dials all endpoints concurrently and keeps the first that answers (clientv3 likewise
+/// fails over between `--endpoints`).
+pub async fn dial_any(
+    eps: &[String],
+    dial_timeout: Duration,
+    command_timeout: Duration,
+) -> Result<Conn, CtlError> {
+    let mut futs = Vec::with_capacity(eps.len());
+    for ep in eps {
+        // Reject malformed endpoints up front rather than hiding them behind a timeout.
+        endpoint_uri(ep)?;
+        futs.push(Box::pin(dial(ep, dial_timeout, command_timeout)));
+    }
+    if futs.is_empty() {
+        return Err(CtlError::new(exit::BAD_ARGS, "no endpoints given"));
+    }
+    select_ok(futs).await.map(|(conn, _rest)| conn)
+}
+
+/// What etcdctl prints for a failed call: clientv3 maps known etcd server errors
+/// (all `etcdserver: ...`) to their text, deadline/cancel to the context error, and
+/// prints any other gRPC status as Go's grpc `status.Error` formats it.
+pub fn status_message(status: &Status) -> String {
+    let msg = status.message();
+    if msg.starts_with("etcdserver: ") {
+        return msg.to_string();
+    }
+    match status.code() {
+        Code::DeadlineExceeded => DEADLINE_EXCEEDED.to_string(),
+        Code::Cancelled => "context canceled".to_string(),
+        code => format!("rpc error: code = {} desc = {}", go_code_name(code), msg),
+    }
+}
+
+/// grpc-go's `codes.Code.String()`.
+fn go_code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_accept_bare_and_http() {
+        assert_eq!(
+            endpoint_uri("127.0.0.1:2379").ok(),
+            Some("http://127.0.0.1:2379".into())
+        );
+        assert_eq!(
+            endpoint_uri("http://127.0.0.1:2379").ok(),
+            Some("http://127.0.0.1:2379".into())
+        );
+        assert!(endpoint_uri("https://127.0.0.1:2379").is_err());
+    }
+
+    #[test]
+    fn status_messages_follow_clientv3() {
+        let s = Status::new(
+            Code::OutOfRange,
+            "etcdserver: mvcc: required revision has been compacted",
+        );
+        assert_eq!(
+            status_message(&s),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
+        let s = Status::new(Code::Unimplemented, "unknown service");
+        assert_eq!(
+            status_message(&s),
+            "rpc error: code = Unimplemented desc = unknown service"
+        );
+        let s = Status::new(Code::DeadlineExceeded, "timeout expired");
+        assert_eq!(status_message(&s), DEADLINE_EXCEEDED);
+    }
+}

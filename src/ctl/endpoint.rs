@@ -1,0 +1,149 @@
+//! `endpoint status` and `endpoint health`, per endpoint of `--endpoints` or, with
+//! `--cluster`, of every member's client URLs (etcdctl v3.4's `ep_command.go`).
+//!
+//! - status: a Maintenance `Status` call per endpoint; failures are reported on stderr as
+//!   `Failed to get the status of endpoint <ep> (<err>)`, the others are printed, and the
+//!   exit code is 1 if any failed.
+//! - health: a linearizable `Get("health")` per endpoint, timed (`took`), then an alarm
+//!   check; any unhealthy endpoint ends with `Error: unhealthy cluster` and exit code 1.
+
+use std::time::Instant;
+
+use futures::future::join_all;
+use keel_proto::etcdserverpb::{
+    AlarmRequest, AlarmType, MemberListRequest, RangeRequest, StatusRequest, StatusResponse,
+    alarm_request,
+};
+
+use super::client::{self, Conn};
+use super::output::{EpHealth, EpStatus};
+use super::{CtlError, Ctx, EndpointArgs, emit, exit, gofmt};
+
+/// etcdctl's `endpointsFromCluster`.
+async fn endpoints(ctx: &Ctx, cluster: bool) -> Result<Vec<String>, CtlError> {
+    if !cluster {
+        return Ok(ctx.endpoints.clone());
+    }
+    let fetch = async {
+        let conn = ctx.connect().await?;
+        let mut c = conn.cluster();
+        conn.call(c.member_list(conn.request(MemberListRequest::default())))
+            .await
+    };
+    let members = fetch.await.map_err(|e| {
+        CtlError::new(
+            exit::ERROR,
+            format!(
+                "failed to fetch endpoints from etcd cluster member list: {}",
+                e.message
+            ),
+        )
+    })?;
+    Ok(members
+        .members
+        .into_iter()
+        .flat_map(|m| m.client_urls)
+        .collect())
+}
+
+async fn dial(ctx: &Ctx, ep: &str) -> Result<Conn, CtlError> {
+    client::dial(ep, ctx.dial_timeout, ctx.command_timeout).await
+}
+
+async fn status_of(ctx: &Ctx, ep: &str) -> Result<StatusResponse, CtlError> {
+    let conn = dial(ctx, ep).await?;
+    let mut m = conn.maintenance();
+    conn.call(m.status(conn.request(StatusRequest {}))).await
+}
+
+pub async fn status(ctx: &Ctx, a: &EndpointArgs) -> Result<(), CtlError> {
+    let eps = endpoints(ctx, a.cluster).await?;
+    let results = join_all(eps.iter().map(|ep| status_of(ctx, ep))).await;
+    let mut list = Vec::new();
+    let mut failed = false;
+    for (ep, res) in eps.into_iter().zip(results) {
+        match res {
+            Ok(resp) => list.push(EpStatus { ep, resp }),
+            Err(e) => {
+                failed = true;
+                eprintln!("Failed to get the status of endpoint {ep} ({})", e.message);
+            }
+        }
+    }
+    emit(&ctx.printer().endpoint_status(&list)?);
+    if failed {
+        return Err(CtlError::silent(exit::ERROR));
+    }
+    Ok(())
+}
+
+async fn health_of(ctx: &Ctx, ep: &str) -> EpHealth {
+    let mut h = EpHealth {
+        ep: ep.to_string(),
+        health: false,
+        took: String::new(),
+        error: String::new(),
+    };
+    let dial_start = Instant::now();
+    let conn = match dial(ctx, ep).await {
+        Ok(c) => c,
+        Err(e) => {
+            h.took = gofmt::duration_string(dial_start.elapsed());
+            h.error = e.message;
+            return h;
+        }
+    };
+    let mut kv = conn.kv();
+    let start = Instant::now();
+    let got = conn
+        .call(kv.range(conn.request(RangeRequest {
+            key: b"health".to_vec(),
+            ..Default::default()
+        })))
+        .await;
+    h.took = gofmt::duration_string(start.elapsed());
+    match got {
+        Ok(_) => h.health = true,
+        // Permission denied still means the request went through consensus.
+        Err(e) if e.message == "etcdserver: permission denied" => h.health = true,
+        Err(e) => h.error = e.message,
+    }
+    if h.health {
+        let mut m = conn.maintenance();
+        let req = AlarmRequest {
+            action: alarm_request::AlarmAction::Get as i32,
+            member_id: 0,
+            alarm: AlarmType::None as i32,
+        };
+        match conn.call(m.alarm(conn.request(req))).await {
+            Ok(resp) if !resp.alarms.is_empty() => {
+                h.health = false;
+                let mut err = String::from("Active Alarm(s): ");
+                for a in &resp.alarms {
+                    err.push_str(match AlarmType::try_from(a.alarm) {
+                        Ok(AlarmType::Nospace) => "NOSPACE ",
+                        Ok(AlarmType::Corrupt) => "CORRUPT ",
+                        _ => "UNKNOWN ",
+                    });
+                }
+                h.error = err;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                h.health = false;
+                h.error = "Unable to fetch the alarm list".to_string();
+            }
+        }
+    }
+    h
+}
+
+pub async fn health(ctx: &Ctx, a: &EndpointArgs) -> Result<(), CtlError> {
+    let eps = endpoints(ctx, a.cluster).await?;
+    let list = join_all(eps.iter().map(|ep| health_of(ctx, ep))).await;
+    emit(&ctx.printer().endpoint_health(&list)?);
+    if list.iter().any(|h| !h.error.is_empty()) {
+        return Err(CtlError::new(exit::ERROR, "unhealthy cluster"));
+    }
+    Ok(())
+}

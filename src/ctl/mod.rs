@@ -1,0 +1,443 @@
+//! `keelctl`: an etcdctl-v3.4-compatible command line client.
+//!
+//! This module holds the clap command definitions (same command names, flags, defaults
+//! and `ETCDCTL_*` environment variables as etcdctl v3.4) and the dispatch to the command
+//! implementations:
+//!
+//! - [`kv`]: `get`, `put`, `del`, `compaction`;
+//! - [`txn`]: `txn` and its stdin syntax parser;
+//! - [`endpoint`]: `endpoint status` and `endpoint health`;
+//! - [`member`]: `member list`;
+//! - [`output`], [`table`], [`gofmt`]: etcdctl's simple/json/table/fields printers and
+//!   the Go formatting they rely on;
+//! - [`client`]: dialing endpoints and mapping gRPC errors to etcdctl's messages.
+//!
+//! Failures are reported as [`CtlError`]s carrying etcdctl's exit codes; the binary prints
+//! them as `Error: <message>` on stderr.
+
+pub mod client;
+pub mod endpoint;
+pub mod gofmt;
+pub mod kv;
+pub mod member;
+pub mod output;
+pub mod table;
+pub mod txn;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use client::Conn;
+use output::{OutputFormat, Printed, Printer};
+
+/// etcdctl's exit codes (`ctlv3/command/error.go`).
+pub mod exit {
+    pub const SUCCESS: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const BAD_CONNECTION: i32 = 2;
+    pub const INVALID_INPUT: i32 = 3;
+    pub const BAD_FEATURE: i32 = 4;
+    pub const INTERRUPTED: i32 = 5;
+    pub const IO: i32 = 6;
+    pub const BAD_ARGS: i32 = 128;
+}
+
+/// A command failure: the message etcdctl prints after `Error: ` and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtlError {
+    pub code: i32,
+    pub message: String,
+    /// Exit with `code` without printing `Error: ...` (etcdctl's bare `os.Exit`, e.g.
+    /// after `endpoint status` already reported the failed endpoints).
+    pub silent: bool,
+}
+
+impl CtlError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        CtlError {
+            code,
+            message: message.into(),
+            silent: false,
+        }
+    }
+
+    pub fn silent(code: i32) -> Self {
+        CtlError {
+            code,
+            message: String::new(),
+            silent: true,
+        }
+    }
+}
+
+impl std::fmt::Display for CtlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CtlError {}
+
+/// The exit code for an error returned by [`run`]: a [`CtlError`]'s code, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.downcast_ref::<CtlError>()
+        .map(|e| e.code)
+        .unwrap_or(exit::ERROR)
+}
+
+/// What the binary should print on stderr for an error returned by [`run`] (`None`: print
+/// nothing, just exit with [`exit_code`]).
+pub fn error_message(err: &anyhow::Error) -> Option<String> {
+    match err.downcast_ref::<CtlError>() {
+        Some(e) if e.silent => None,
+        Some(e) => Some(format!("Error: {}", e.message)),
+        None => Some(format!("Error: {err:#}")),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    gofmt::parse_duration(s)
+}
+
+/// A simple command line client for Keel (etcd v3 API), output-compatible with etcdctl v3.4.
+#[derive(Parser, Debug)]
+#[command(name = "keelctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// etcdctl's global flags (also read from `ETCDCTL_*` environment variables).
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// gRPC endpoints (comma-separated; `host:port` or `http://host:port`)
+    #[arg(
+        long,
+        global = true,
+        env = "ETCDCTL_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:2379"
+    )]
+    pub endpoints: Vec<String>,
+
+    /// set the output format (fields, json, protobuf, simple, table)
+    #[arg(
+        short = 'w',
+        long = "write-out",
+        global = true,
+        env = "ETCDCTL_WRITE_OUT",
+        default_value = "simple"
+    )]
+    pub write_out: OutputFormat,
+
+    /// dial timeout for client connections
+    #[arg(long, global = true, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub dial_timeout: Duration,
+
+    /// timeout for short running command (excluding dial timeout)
+    #[arg(long, global = true, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub command_timeout: Duration,
+
+    /// print byte strings as hex encoded strings
+    #[arg(long, global = true, env = "ETCDCTL_HEX", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", action = ArgAction::Set)]
+    pub hex: bool,
+}
+
+/// The etcdctl commands keelctl implements.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Gets the key or a range of keys
+    Get(GetArgs),
+    /// Puts the given key into the store
+    Put(PutArgs),
+    /// Removes the specified key or range of keys [key, range_end)
+    Del(DelArgs),
+    /// Txn processes all the requests in one transaction
+    Txn(TxnArgs),
+    /// Compacts the event history in etcd
+    Compaction(CompactionArgs),
+    /// Endpoint related commands
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
+    /// Membership related commands
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Prints the version of keelctl
+    Version,
+}
+
+/// `get [options] <key> [range_end]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct GetArgs {
+    /// <key> [range_end]
+    #[arg(value_name = "KEY")]
+    pub args: Vec<String>,
+
+    /// Linearizable(l) or Serializable(s)
+    #[arg(long, default_value = "l")]
+    pub consistency: String,
+
+    /// Order of results; ASCEND or DESCEND (ASCEND by default)
+    #[arg(long, default_value = "")]
+    pub order: String,
+
+    /// Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION
+    #[arg(long = "sort-by", default_value = "")]
+    pub sort_by: String,
+
+    /// Maximum number of results
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub limit: i64,
+
+    /// Get keys with matching prefix
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub prefix: bool,
+
+    /// Get keys that are greater than or equal to the given key using byte compare
+    #[arg(long = "from-key", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub from_key: bool,
+
+    /// Specify the kv revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub rev: i64,
+
+    /// Get only the keys
+    #[arg(long = "keys-only", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub keys_only: bool,
+
+    /// Get only the count (etcdctl v3.5+; printed with -w fields or json)
+    #[arg(long = "count-only", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub count_only: bool,
+
+    /// Only write values when using the "simple" output format
+    #[arg(long = "print-value-only", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", action = ArgAction::Set)]
+    pub print_value_only: bool,
+}
+
+/// `put [options] <key> <value>` (value read from stdin when omitted)
+#[derive(Args, Debug, Clone, Default)]
+pub struct PutArgs {
+    /// <key> [value]
+    #[arg(value_name = "KEY")]
+    pub args: Vec<String>,
+
+    /// lease ID (in hexadecimal) to attach to the key
+    #[arg(long, default_value = "0")]
+    pub lease: String,
+
+    /// return the previous key-value pair before modification
+    #[arg(long = "prev-kv", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub prev_kv: bool,
+
+    /// updates the key using its current value
+    #[arg(long = "ignore-value", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", action = ArgAction::Set)]
+    pub ignore_value: bool,
+
+    /// updates the key using its current lease
+    #[arg(long = "ignore-lease", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", action = ArgAction::Set)]
+    pub ignore_lease: bool,
+}
+
+/// `del [options] <key> [range_end]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct DelArgs {
+    /// <key> [range_end]
+    #[arg(value_name = "KEY")]
+    pub args: Vec<String>,
+
+    /// delete keys with matching prefix
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub prefix: bool,
+
+    /// return deleted key-value pairs
+    #[arg(long = "prev-kv", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub prev_kv: bool,
+
+    /// delete keys that are greater than or equal to the given key using byte compare
+    #[arg(long = "from-key", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub from_key: bool,
+}
+
+/// `txn [options]` (requests read from stdin)
+#[derive(Args, Debug, Clone, Default)]
+pub struct TxnArgs {
+    /// Input transaction in interactive mode
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub interactive: bool,
+}
+
+/// `compaction [options] <revision>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct CompactionArgs {
+    /// <revision>
+    #[arg(value_name = "REVISION", allow_negative_numbers = true)]
+    pub args: Vec<String>,
+
+    /// 'true' to wait for compaction to physically remove all old revisions
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub physical: bool,
+}
+
+/// `endpoint <subcommand>`
+#[derive(Subcommand, Debug)]
+pub enum EndpointCommand {
+    /// Checks the healthiness of endpoints specified in `--endpoints` flag
+    Health(EndpointArgs),
+    /// Prints out the status of endpoints specified in `--endpoints` flag
+    Status(EndpointArgs),
+}
+
+/// Flags shared by the `endpoint` subcommands.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EndpointArgs {
+    /// use all endpoints from the cluster member list
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub cluster: bool,
+}
+
+/// `member <subcommand>`
+#[derive(Subcommand, Debug)]
+pub enum MemberCommand {
+    /// Lists all members in the cluster
+    List,
+}
+
+/// Settings every command needs, from the global flags.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub endpoints: Vec<String>,
+    pub format: OutputFormat,
+    pub hex: bool,
+    pub dial_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+impl Ctx {
+    pub fn new(g: &GlobalArgs) -> Self {
+        Ctx {
+            endpoints: g
+                .endpoints
+                .iter()
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            format: g.write_out,
+            hex: g.hex,
+            dial_timeout: g.dial_timeout,
+            command_timeout: g.command_timeout,
+        }
+    }
+
+    pub fn printer(&self) -> Printer {
+        Printer::new(self.format, self.hex)
+    }
+
+    /// Connects to the first reachable endpoint of `--endpoints`.
+    pub async fn connect(&self) -> Result<Conn, CtlError> {
+        client::dial_any(&self.endpoints, self.dial_timeout, self.command_timeout).await
+    }
+}
+
+/// Writes a printer's output (stdout errors such as a closed pipe are ignored, as the
+/// process is about to exit anyway).
+pub fn emit(p: &Printed) {
+    if !p.stdout.is_empty() {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&p.stdout);
+        let _ = out.flush();
+    }
+    if !p.stderr.is_empty() {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(p.stderr.as_bytes());
+        let _ = err.flush();
+    }
+}
+
+/// Runs one parsed `keelctl` invocation on a fresh single-threaded runtime.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(cli))
+}
+
+/// Runs one parsed `keelctl` invocation on the caller's runtime.
+pub async fn run_async(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx::new(&cli.global);
+    match cli.command {
+        Command::Get(a) => kv::get(&ctx, &a).await?,
+        Command::Put(a) => kv::put(&ctx, &a).await?,
+        Command::Del(a) => kv::del(&ctx, &a).await?,
+        Command::Txn(a) => txn::txn(&ctx, &a).await?,
+        Command::Compaction(a) => kv::compaction(&ctx, &a).await?,
+        Command::Endpoint(EndpointCommand::Health(a)) => endpoint::health(&ctx, &a).await?,
+        Command::Endpoint(EndpointCommand::Status(a)) => endpoint::status(&ctx, &a).await?,
+        Command::Member(MemberCommand::List) => member::list(&ctx).await?,
+        Command::Version => {
+            let text = format!(
+                "keelctl version: {}\nAPI version: 3.4\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            emit(&Printed::from(text.into_bytes()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_anywhere() {
+        let cli = Cli::try_parse_from([
+            "keelctl",
+            "get",
+            "foo",
+            "--prefix",
+            "-w",
+            "json",
+            "--endpoints",
+            "a:1,b:2",
+        ])
+        .ok();
+        let cli = cli.as_ref();
+        assert_eq!(cli.map(|c| c.global.write_out), Some(OutputFormat::Json));
+        assert_eq!(
+            cli.map(|c| c.global.endpoints.clone()),
+            Some(vec!["a:1".to_string(), "b:2".to_string()])
+        );
+        match cli.map(|c| &c.command) {
+            Some(Command::Get(g)) => {
+                assert!(g.prefix);
+                assert_eq!(g.args, vec!["foo".to_string()]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The `keel` package: what the `keel` and `keelctl` binaries run.
+//!
+//! - [`ctl`]: the etcdctl-style client behind `keelctl` (commands and etcdctl's output formats).
+//! - [`up`]: `keel up`, the local 3-member cluster launcher.
+//! - [`member`]: `keel store`, one member's flags mapped onto keel-store's config.
+
+pub mod ctl;
+pub mod member;
+pub mod up;

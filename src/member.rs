@@ -1,0 +1,128 @@
+//! `keel store`: one member, configured with etcd's flag names and defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use keel_store::config::{ClusterState, MemberConfig, parse_initial_cluster};
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Human-readable name for this member.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Path to the data directory [default: ${name}.etcd].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// URLs to listen on for client traffic (comma-separated).
+    #[arg(long, default_value = "http://localhost:2379", value_delimiter = ',')]
+    pub listen_client_urls: Vec<String>,
+    /// Client URLs advertised to the rest of the cluster (comma-separated).
+    #[arg(long, default_value = "http://localhost:2379", value_delimiter = ',')]
+    pub advertise_client_urls: Vec<String>,
+    /// URLs to listen on for peer traffic (comma-separated).
+    #[arg(long, default_value = "http://localhost:2380", value_delimiter = ',')]
+    pub listen_peer_urls: Vec<String>,
+    /// This member's peer URLs, advertised to the rest of the cluster (comma-separated).
+    #[arg(long, default_value = "http://localhost:2380", value_delimiter = ',')]
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// Initial cluster configuration for bootstrapping, e.g. m1=http://10.0.0.1:2380,...
+    /// [default: ${name}=${initial-advertise-peer-urls}]
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// Initial cluster state ('new' or 'existing'). Ignored once the data dir holds state.
+    #[arg(long, default_value = "new", value_parser = ["new", "existing"])]
+    pub initial_cluster_state: String,
+    /// Initial cluster token, mixed into member and cluster ids.
+    #[arg(long, default_value = "etcd-cluster")]
+    pub initial_cluster_token: String,
+    /// Time (in milliseconds) of a heartbeat interval.
+    #[arg(long, default_value_t = 100)]
+    pub heartbeat_interval: u64,
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, default_value_t = 1000)]
+    pub election_timeout: u64,
+    /// Maximum client request size in bytes the server will accept.
+    #[arg(long, default_value_t = 1572864)]
+    pub max_request_bytes: usize,
+    /// Maximum number of operations permitted in a transaction.
+    #[arg(long, default_value_t = 128)]
+    pub max_txn_ops: usize,
+    /// Number of committed transactions to trigger a snapshot (after which the log is purged).
+    #[arg(long, default_value_t = 10000)]
+    pub snapshot_count: u64,
+    /// Number of entries kept behind a snapshot for slow followers to catch up.
+    #[arg(long, default_value_t = 5000)]
+    pub experimental_snapshot_catchup_entries: u64,
+}
+
+impl StoreArgs {
+    pub fn to_config(&self) -> anyhow::Result<MemberConfig> {
+        let initial_cluster = match &self.initial_cluster {
+            Some(value) => value.clone(),
+            None => self
+                .initial_advertise_peer_urls
+                .iter()
+                .map(|url| format!("{}={url}", self.name))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        if self.election_timeout < 5 * self.heartbeat_interval {
+            bail!(
+                "--election-timeout[{}ms] should be at least 5 times as --heartbeat-interval[{}ms]",
+                self.election_timeout,
+                self.heartbeat_interval
+            );
+        }
+        let mut config = MemberConfig::new(
+            self.name.clone(),
+            self.data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", self.name))),
+        );
+        config.listen_client_urls = self.listen_client_urls.clone();
+        config.advertise_client_urls = self.advertise_client_urls.clone();
+        config.listen_peer_urls = self.listen_peer_urls.clone();
+        config.initial_advertise_peer_urls = self.initial_advertise_peer_urls.clone();
+        config.initial_cluster =
+            parse_initial_cluster(&initial_cluster).context("bad --initial-cluster")?;
+        config.initial_cluster_state = match self.initial_cluster_state.as_str() {
+            "existing" => ClusterState::Existing,
+            _ => ClusterState::New,
+        };
+        config.initial_cluster_token = self.initial_cluster_token.clone();
+        config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval);
+        config.election_timeout = Duration::from_millis(self.election_timeout);
+        config.max_request_bytes = self.max_request_bytes;
+        config.max_txn_ops = self.max_txn_ops;
+        config.snapshot_count = self.snapshot_count.max(1);
+        config.snapshot_catchup_entries = self.experimental_snapshot_catchup_entries;
+        Ok(config)
+    }
+}
+
+/// Runs the member until SIGINT or SIGTERM.
+pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    tracing::info!(name = %config.name, data_dir = %config.data_dir.display(), "starting keel store");
+    keel_store::server::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the process can only be killed; wait forever.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        _ = int.recv() => tracing::info!("received SIGINT"),
+    }
+}

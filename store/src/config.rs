@@ -1,0 +1,155 @@
+//! One member's configuration, shaped after etcd's flags (the `keel store` binary maps its
+//! command line onto this struct; defaults are etcd's).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `--initial-cluster-state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterState {
+    New,
+    Existing,
+}
+
+#[derive(Clone, Debug)]
+pub struct MemberConfig {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub listen_client_urls: Vec<String>,
+    pub advertise_client_urls: Vec<String>,
+    pub listen_peer_urls: Vec<String>,
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// `--initial-cluster`, parsed: (name, peer urls) in the order given.
+    pub initial_cluster: Vec<(String, Vec<String>)>,
+    pub initial_cluster_state: ClusterState,
+    pub initial_cluster_token: String,
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+    /// Largest request accepted (etcd: 1.5 MiB).
+    pub max_request_bytes: usize,
+    /// Most operations in one txn (etcd: 128).
+    pub max_txn_ops: usize,
+    /// Applied entries between Raft snapshots (after which the log is purged).
+    pub snapshot_count: u64,
+    /// Entries kept in the log behind a snapshot for slow followers.
+    pub snapshot_catchup_entries: u64,
+    /// How long a request may wait for a leader / commit before "request timed out".
+    pub request_timeout: Duration,
+}
+
+impl MemberConfig {
+    /// A single member named `name` with etcd's default URLs and limits.
+    pub fn new(name: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        let name = name.into();
+        Self {
+            initial_cluster: vec![(name.clone(), vec!["http://localhost:2380".into()])],
+            name,
+            data_dir: data_dir.into(),
+            listen_client_urls: vec!["http://localhost:2379".into()],
+            advertise_client_urls: vec!["http://localhost:2379".into()],
+            listen_peer_urls: vec!["http://localhost:2380".into()],
+            initial_advertise_peer_urls: vec!["http://localhost:2380".into()],
+            initial_cluster_state: ClusterState::New,
+            initial_cluster_token: "etcd-cluster".into(),
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1000),
+            max_request_bytes: 1572864,
+            max_txn_ops: 128,
+            snapshot_count: 10_000,
+            snapshot_catchup_entries: 5_000,
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid --initial-cluster {value:?}: {reason}")]
+pub struct InitialClusterError {
+    pub value: String,
+    pub reason: String,
+}
+
+/// Parses etcd's `name1=url1,name1=url2,name2=url3` form; a name may repeat for several URLs.
+pub fn parse_initial_cluster(
+    value: &str,
+) -> Result<Vec<(String, Vec<String>)>, InitialClusterError> {
+    let error = |reason: &str| InitialClusterError {
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut members: Vec<(String, Vec<String>)> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, url) = item
+            .split_once('=')
+            .ok_or_else(|| error("expected name=url pairs"))?;
+        if name.is_empty() || url.is_empty() {
+            return Err(error("empty name or url"));
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(error("peer urls must start with http:// or https://"));
+        }
+        match members.iter_mut().find(|(n, _)| n == name) {
+            Some((_, urls)) => urls.push(url.to_string()),
+            None => members.push((name.to_string(), vec![url.to_string()])),
+        }
+    }
+    if members.is_empty() {
+        return Err(error("no members"));
+    }
+    Ok(members)
+}
+
+/// FNV-1a, 64 bit: a tiny hash with a fixed definition, so ids derived from it are the same on
+/// every member and every build.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    hash
+}
+
+/// A member's id from its peer URLs and the cluster token, as etcd derives it.
+pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
+    let mut urls = peer_urls.to_vec();
+    urls.sort();
+    let id = fnv1a(urls.concat().bytes().chain(token.bytes()));
+    id.max(1)
+}
+
+/// The cluster id from its founding members' ids.
+pub fn cluster_id(member_ids: &[u64]) -> u64 {
+    let mut ids = member_ids.to_vec();
+    ids.sort();
+    fnv1a(ids.iter().flat_map(|id| id.to_be_bytes())).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_etcd_initial_cluster() {
+        let parsed = parse_initial_cluster(
+            "m1=http://127.0.0.1:2380,m2=http://127.0.0.1:22380,m1=http://10.0.0.1:2380",
+        )
+        .unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].1.len(), 2);
+        assert!(parse_initial_cluster("m1").is_err());
+        assert!(parse_initial_cluster("m1=127.0.0.1:2380").is_err());
+    }
+
+    #[test]
+    fn ids_are_stable_and_order_independent() {
+        let a = member_id(&["http://a".into(), "http://b".into()], "t");
+        let b = member_id(&["http://b".into(), "http://a".into()], "t");
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            member_id(&["http://a".into(), "http://b".into()], "other")
+        );
+        assert_eq!(cluster_id(&[1, 2, 3]), cluster_id(&[3, 2, 1]));
+    }
+}

@@ -1,0 +1,842 @@
+//! The MVCC key-value store: etcd's Range/Put/DeleteRange/Txn/Compact over the redb backend and
+//! the in-memory index.
+//!
+//! Reads run concurrently with the apply path. The invariant that makes this safe: `State`
+//! (index, current and compacted revision) is only changed under its write lock, `current` is
+//! published only after the backend commit that wrote it, and a reader opens its backend read
+//! transaction while it still holds the read lock. So every revision a reader selects (<= the
+//! published `current`, >= `compacted`) is present in the snapshot it reads values from.
+//! A compaction removes values, so it is published (index compacted, `compacted` raised)
+//! together with `current`, under the write lock held across the commit that removed them:
+//! readers never see a compacted revision above the published one, nor an index entry whose
+//! value is gone from their snapshot.
+//!
+//! Writes come only from the Raft state machine, in log order, through an [`ApplyBatch`]: one
+//! redb write transaction for a batch of entries, committed together with the applied log id.
+
+use std::cmp::Ordering;
+use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use keel_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use keel_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
+use keel_proto::etcdserverpb::request_op::Request;
+use keel_proto::etcdserverpb::response_op::Response;
+use keel_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, ResponseOp, TxnRequest,
+    TxnResponse,
+};
+use keel_proto::keelraft::command::Request as CommandRequest;
+use keel_proto::keelraft::command_result::Result as CommandOutcome;
+use keel_proto::keelraft::{
+    Command, CommandError, CommandResult, RevisionRecord, StateMachineImage,
+};
+use keel_proto::mvccpb::KeyValue;
+use prost::Message;
+use redb::{ReadableTable, Table};
+
+use super::index::Index;
+use super::key_range::KeyRange;
+use super::revision::Revision;
+use crate::backend::{self, Backend, KV, META};
+use crate::error::{Result, StoreError};
+
+/// The Raft bookkeeping stored with the data: opaque encoded blobs (see `raft::codec`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaftMeta {
+    pub applied_log_id: Option<Vec<u8>>,
+    pub membership: Option<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct State {
+    index: Index,
+    /// The newest committed main revision.
+    current: i64,
+    /// Reads below this revision fail with "compacted".
+    compacted: i64,
+    cluster_id: u64,
+}
+
+pub struct Mvcc {
+    backend: Backend,
+    state: RwLock<State>,
+}
+
+impl Mvcc {
+    /// Opens the state-machine file at `path` and rebuilds the index from it.
+    pub fn open(path: &Path) -> Result<Self> {
+        let backend = Backend::open(path)?;
+        let state = load_state(&backend)?;
+        tracing::info!(
+            path = %path.display(),
+            revision = state.current,
+            compacted = state.compacted,
+            keys = state.index.key_count(),
+            "opened state machine"
+        );
+        Ok(Self {
+            backend,
+            state: RwLock::new(state),
+        })
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn current_revision(&self) -> i64 {
+        self.read_state().current
+    }
+
+    pub fn compact_revision(&self) -> i64 {
+        self.read_state().compacted
+    }
+
+    pub fn cluster_id(&self) -> u64 {
+        self.read_state().cluster_id
+    }
+
+    pub fn db_size(&self) -> u64 {
+        self.backend.file_size()
+    }
+
+    /// Records the cluster id when this data dir is first bootstrapped; keeps an existing one.
+    pub fn init_cluster_id(&self, cluster_id: u64) -> Result<u64> {
+        // The backend write transaction first, then the state lock, as on the apply path (an
+        // apply batch holds the write transaction while it takes the lock).
+        let txn = self.backend.begin_write()?;
+        let mut state = self.write_state();
+        if state.cluster_id != 0 {
+            return Ok(state.cluster_id);
+        }
+        txn.open_table(META)?.insert(
+            backend::meta::CLUSTER_ID,
+            cluster_id.to_be_bytes().as_slice(),
+        )?;
+        txn.commit()?;
+        state.cluster_id = cluster_id;
+        Ok(cluster_id)
+    }
+
+    /// The Raft state that the stored data corresponds to.
+    pub fn raft_meta(&self) -> Result<RaftMeta> {
+        let txn = self.backend.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(RaftMeta {
+            applied_log_id: backend::read_bytes(&meta, backend::meta::APPLIED_LOG_ID)?,
+            membership: backend::read_bytes(&meta, backend::meta::MEMBERSHIP)?,
+        })
+    }
+
+    /// etcd's Range, at the latest committed revision or at `req.revision`.
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        let state = self.read_state();
+        let plan = plan_range(&state.index, req, state.current, state.compacted)?;
+        let txn = self.backend.begin_read()?;
+        drop(state);
+        let table = txn.open_table(KV)?;
+        finish_range(&table, req, plan)
+    }
+
+    /// Starts applying a batch of Raft entries; see [`ApplyBatch`].
+    pub fn begin_apply(&self) -> Result<ApplyBatch<'_>> {
+        let txn = self.backend.begin_write()?;
+        let state = self.read_state();
+        Ok(ApplyBatch {
+            mvcc: self,
+            current: state.current,
+            compacted: state.compacted,
+            compaction: None,
+            txn,
+        })
+    }
+
+    /// A consistent image of everything stored, with the Raft state it corresponds to.
+    pub fn export_image(&self) -> Result<(StateMachineImage, RaftMeta)> {
+        let txn = self.backend.begin_read()?;
+        let meta_table = txn.open_table(META)?;
+        let kv_table = txn.open_table(KV)?;
+        let mut records = Vec::new();
+        for entry in kv_table.iter()? {
+            let (key, value) = entry?;
+            let rev = Revision::from_key(key.value());
+            let kv = KeyValue::decode(value.value())?;
+            records.push(RevisionRecord {
+                main: rev.main,
+                sub: rev.sub,
+                tombstone: kv.version == 0,
+                kv: Some(kv),
+            });
+        }
+        let cluster_id = match backend::read_bytes(&meta_table, backend::meta::CLUSTER_ID)? {
+            Some(bytes) => decode_u64(&bytes)?,
+            None => 0,
+        };
+        let image = StateMachineImage {
+            current_revision: backend::read_i64(&meta_table, backend::meta::CURRENT_REVISION)?,
+            compact_revision: backend::read_i64(&meta_table, backend::meta::COMPACT_REVISION)?,
+            records,
+            cluster_id,
+        };
+        let meta = RaftMeta {
+            applied_log_id: backend::read_bytes(&meta_table, backend::meta::APPLIED_LOG_ID)?,
+            membership: backend::read_bytes(&meta_table, backend::meta::MEMBERSHIP)?,
+        };
+        Ok((image, meta))
+    }
+
+    /// Replaces everything stored with `image` (a snapshot from the leader), durably, in one
+    /// transaction together with the Raft state it corresponds to.
+    pub fn install_image(&self, image: &StateMachineImage, meta: &RaftMeta) -> Result<()> {
+        let txn = self.backend.begin_write()?;
+        txn.delete_table(KV)?;
+        let mut index = Index::default();
+        {
+            let mut kv_table = txn.open_table(KV)?;
+            for record in &image.records {
+                let kv = record.kv.clone().unwrap_or_default();
+                let rev = Revision::new(record.main, record.sub);
+                kv_table.insert(rev.to_key(), kv.encode_to_vec().as_slice())?;
+                index.record(&kv.key, rev, record.tombstone);
+            }
+            let mut meta_table = txn.open_table(META)?;
+            write_counters(
+                &mut meta_table,
+                image.current_revision,
+                image.compact_revision,
+            )?;
+            meta_table.insert(
+                backend::meta::CLUSTER_ID,
+                image.cluster_id.to_be_bytes().as_slice(),
+            )?;
+            write_raft_meta(&mut meta_table, meta)?;
+        }
+        let mut state = self.write_state();
+        txn.commit()?;
+        *state = State {
+            index,
+            current: image.current_revision,
+            compacted: image.compact_revision,
+            cluster_id: image.cluster_id,
+        };
+        tracing::info!(
+            revision = state.current,
+            keys = state.index.key_count(),
+            "installed state machine snapshot"
+        );
+        Ok(())
+    }
+}
+
+fn decode_u64(bytes: &[u8]) -> Result<u64> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("meta value is not a u64".into()))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn load_state(backend: &Backend) -> Result<State> {
+    let txn = backend.begin_read()?;
+    let meta = txn.open_table(META)?;
+    let kv_table = txn.open_table(KV)?;
+    let mut state = State {
+        current: backend::read_i64(&meta, backend::meta::CURRENT_REVISION)?,
+        compacted: backend::read_i64(&meta, backend::meta::COMPACT_REVISION)?,
+        cluster_id: match backend::read_bytes(&meta, backend::meta::CLUSTER_ID)? {
+            Some(bytes) => decode_u64(&bytes)?,
+            None => 0,
+        },
+        index: Index::default(),
+    };
+    for entry in kv_table.iter()? {
+        let (key, value) = entry?;
+        let rev = Revision::from_key(key.value());
+        let kv = KeyValue::decode(value.value()).map_err(|err| {
+            StoreError::Corrupt(format!("kv record at revision {}: {err}", rev.main))
+        })?;
+        state.index.record(&kv.key, rev, kv.version == 0);
+    }
+    Ok(state)
+}
+
+fn write_counters(meta: &mut Table<&str, &[u8]>, current: i64, compacted: i64) -> Result<()> {
+    meta.insert(
+        backend::meta::CURRENT_REVISION,
+        current.to_be_bytes().as_slice(),
+    )?;
+    meta.insert(
+        backend::meta::COMPACT_REVISION,
+        compacted.to_be_bytes().as_slice(),
+    )?;
+    Ok(())
+}
+
+fn write_raft_meta(meta_table: &mut Table<&str, &[u8]>, meta: &RaftMeta) -> Result<()> {
+    if let Some(applied) = &meta.applied_log_id {
+        meta_table.insert(backend::meta::APPLIED_LOG_ID, applied.as_slice())?;
+    }
+    if let Some(membership) = &meta.membership {
+        meta_table.insert(backend::meta::MEMBERSHIP, membership.as_slice())?;
+    }
+    Ok(())
+}
+
+// ---- the read path -----------------------------------------------------------------------
+
+/// What a Range selected from the index, before values are read from the backend.
+struct RangePlan {
+    revisions: Vec<Revision>,
+    /// The header revision: the store's revision as the read saw it.
+    header_revision: i64,
+}
+
+/// Validates the read revision and selects the revisions to read, in key order.
+/// `current` is the newest revision visible to this read (inside a txn: the txn's own).
+fn plan_range(
+    index: &Index,
+    req: &RangeRequest,
+    current: i64,
+    compacted: i64,
+) -> Result<RangePlan> {
+    let at = if req.revision <= 0 {
+        current
+    } else {
+        req.revision
+    };
+    if at > current {
+        return Err(StoreError::FutureRevision);
+    }
+    if at < compacted {
+        return Err(StoreError::Compacted);
+    }
+    let range = KeyRange::new(&req.key, &req.range_end);
+    Ok(RangePlan {
+        revisions: index.visible_at(&range, at).map(|(_, rev)| rev).collect(),
+        header_revision: current,
+    })
+}
+
+fn has_revision_filters(req: &RangeRequest) -> bool {
+    req.min_mod_revision != 0
+        || req.max_mod_revision != 0
+        || req.min_create_revision != 0
+        || req.max_create_revision != 0
+}
+
+/// Reads the planned values and applies etcd's limit/filter/sort/keys-only rules
+/// (etcd `applierV3backend.Range`).
+fn finish_range<T: ReadableTable<u128, &'static [u8]>>(
+    table: &T,
+    req: &RangeRequest,
+    plan: RangePlan,
+) -> Result<RangeResponse> {
+    let count = plan.revisions.len() as i64;
+    let header = Some(ResponseHeader {
+        revision: plan.header_revision,
+        ..Default::default()
+    });
+    if req.count_only {
+        return Ok(RangeResponse {
+            header,
+            kvs: Vec::new(),
+            more: false,
+            count,
+        });
+    }
+    let sort_order = req.sort_order();
+    let mut fetch = req.limit;
+    if sort_order != SortOrder::None || has_revision_filters(req) {
+        fetch = 0; // fetch everything; filter, sort and truncate afterwards
+    }
+    if fetch > 0 {
+        fetch += 1; // one extra to know whether there are more
+    }
+    let take = if fetch <= 0 {
+        plan.revisions.len()
+    } else {
+        (fetch as usize).min(plan.revisions.len())
+    };
+    let mut kvs = Vec::with_capacity(take);
+    for rev in &plan.revisions[..take] {
+        kvs.push(read_kv(table, *rev)?);
+    }
+    kvs.retain(|kv| {
+        !((req.min_mod_revision != 0 && kv.mod_revision < req.min_mod_revision)
+            || (req.max_mod_revision != 0 && kv.mod_revision > req.max_mod_revision)
+            || (req.min_create_revision != 0 && kv.create_revision < req.min_create_revision)
+            || (req.max_create_revision != 0 && kv.create_revision > req.max_create_revision))
+    });
+    let target = req.sort_target();
+    let effective_order = match (target, sort_order) {
+        (SortTarget::Key, SortOrder::Ascend) => SortOrder::None, // already in key order
+        (t, SortOrder::None) if t != SortTarget::Key => SortOrder::Ascend,
+        (_, order) => order,
+    };
+    if effective_order != SortOrder::None {
+        let cmp = |a: &KeyValue, b: &KeyValue| -> Ordering {
+            match target {
+                SortTarget::Key => a.key.cmp(&b.key),
+                SortTarget::Version => a.version.cmp(&b.version),
+                SortTarget::Create => a.create_revision.cmp(&b.create_revision),
+                SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
+                SortTarget::Value => a.value.cmp(&b.value),
+            }
+        };
+        if effective_order == SortOrder::Descend {
+            kvs.sort_by(|a, b| cmp(b, a));
+        } else {
+            kvs.sort_by(cmp);
+        }
+    }
+    let mut more = false;
+    if req.limit > 0 && kvs.len() > req.limit as usize {
+        kvs.truncate(req.limit as usize);
+        more = true;
+    }
+    if req.keys_only {
+        for kv in &mut kvs {
+            kv.value.clear();
+        }
+    }
+    Ok(RangeResponse {
+        header,
+        kvs,
+        more,
+        count,
+    })
+}
+
+fn read_kv<T: ReadableTable<u128, &'static [u8]>>(table: &T, rev: Revision) -> Result<KeyValue> {
+    let guard = table.get(rev.to_key())?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "index refers to revision {}/{} which is not stored",
+            rev.main, rev.sub
+        ))
+    })?;
+    Ok(KeyValue::decode(guard.value())?)
+}
+
+// ---- the apply path ----------------------------------------------------------------------
+
+/// A batch of Raft entries being applied in one backend transaction. Commands are executed in
+/// order with [`ApplyBatch::execute`]; [`ApplyBatch::commit`] makes their effects and the applied
+/// log id durable together, then publishes the new revision to readers.
+pub struct ApplyBatch<'a> {
+    mvcc: &'a Mvcc,
+    txn: redb::WriteTransaction,
+    current: i64,
+    compacted: i64,
+    /// A compaction executed in this batch, published to readers by `commit`.
+    compaction: Option<i64>,
+}
+
+impl ApplyBatch<'_> {
+    /// Executes one command. Request-level failures (e.g. a compacted revision) are part of the
+    /// result, as in etcd, and change nothing; `Err` means the backend itself failed.
+    pub fn execute(&mut self, command: &Command) -> Result<CommandResult> {
+        let outcome = match self.execute_request(command) {
+            Ok(outcome) => outcome,
+            Err(err @ (StoreError::Storage(_) | StoreError::Corrupt(_))) => return Err(err),
+            Err(err) => CommandOutcome::Error(CommandError {
+                code: err.code() as i32,
+                message: err.to_string(),
+            }),
+        };
+        Ok(CommandResult {
+            result: Some(outcome),
+        })
+    }
+
+    fn execute_request(&mut self, command: &Command) -> Result<CommandOutcome> {
+        let Some(request) = &command.request else {
+            return Err(StoreError::Corrupt("command without a request".into()));
+        };
+        let mut guard = self.mvcc.write_state();
+        let state = &mut *guard;
+        let mut table = self.txn.open_table(KV)?;
+        let mut writer = Writer {
+            index: &mut state.index,
+            table: &mut table,
+            begin: self.current,
+            compacted: self.compacted,
+            sub: 0,
+        };
+        let outcome = match request {
+            CommandRequest::Put(req) => {
+                // etcd's Put checks the lease before the previous value (a txn's checkRequestPut
+                // checks them the other way round).
+                writer.check_lease(req)?;
+                writer.check_put(req)?;
+                CommandOutcome::Put(writer.put(req)?)
+            }
+            CommandRequest::DeleteRange(req) => {
+                CommandOutcome::DeleteRange(writer.delete_range(req)?)
+            }
+            CommandRequest::Txn(req) => CommandOutcome::Txn(writer.txn(req)?),
+            CommandRequest::Compaction(req) => {
+                let resp = writer.compact(req)?;
+                self.compacted = req.revision;
+                self.compaction = Some(req.revision);
+                CommandOutcome::Compaction(resp)
+            }
+        };
+        if writer.sub > 0 {
+            self.current += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// Commits the batch together with the Raft state it brings the store to, then publishes
+    /// its revision (and compaction, if it ran one) to readers.
+    pub fn commit(self, meta: &RaftMeta) -> Result<()> {
+        {
+            let mut meta_table = self.txn.open_table(META)?;
+            write_counters(&mut meta_table, self.current, self.compacted)?;
+            write_raft_meta(&mut meta_table, meta)?;
+        }
+        match self.compaction {
+            None => {
+                self.txn.commit()?;
+                self.mvcc.write_state().current = self.current;
+            }
+            Some(at) => {
+                // The commit removes values: readers wait, and then see the compacted index,
+                // the compaction and the new revision together (see the module docs).
+                let mut state = self.mvcc.write_state();
+                self.txn.commit()?;
+                state.index.compact(at);
+                state.compacted = at;
+                state.current = self.current;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Executes one write request (possibly a txn) at main revision `begin + 1`.
+struct Writer<'s, 't, 'tx> {
+    index: &'s mut Index,
+    table: &'t mut Table<'tx, u128, &'static [u8]>,
+    /// The store's revision before this request.
+    begin: i64,
+    compacted: i64,
+    /// Changes made so far; each takes the next sub revision.
+    sub: i64,
+}
+
+impl Writer<'_, '_, '_> {
+    fn main(&self) -> i64 {
+        self.begin + 1
+    }
+
+    /// The revision reads inside this request see: its own changes once it has made any.
+    fn read_revision(&self) -> i64 {
+        if self.sub > 0 {
+            self.main()
+        } else {
+            self.begin
+        }
+    }
+
+    fn header(revision: i64) -> Option<ResponseHeader> {
+        Some(ResponseHeader {
+            revision,
+            ..Default::default()
+        })
+    }
+
+    fn live_kv(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.index.live(key) {
+            Some(rev) => Ok(Some(read_kv(&*self.table, rev)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        let plan = plan_range(self.index, req, self.read_revision(), self.compacted)?;
+        finish_range(&*self.table, req, plan)
+    }
+
+    /// etcd's checkRequestPut: what a put needs from the current state.
+    fn check_put(&self, req: &PutRequest) -> Result<()> {
+        if (req.ignore_value || req.ignore_lease) && self.index.live(&req.key).is_none() {
+            return Err(StoreError::KeyNotFound);
+        }
+        self.check_lease(req)
+    }
+
+    fn check_lease(&self, req: &PutRequest) -> Result<()> {
+        if req.lease != 0 && !req.ignore_lease {
+            // No lease can exist until the lessor lands; etcd answers the same for unknown ids.
+            return Err(StoreError::LeaseNotFound);
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, req: &PutRequest) -> Result<PutResponse> {
+        let prev = self.live_kv(&req.key)?;
+        let main = self.main();
+        let rev = Revision::new(main, self.sub);
+        let kv = KeyValue {
+            key: req.key.clone(),
+            create_revision: prev.as_ref().map_or(main, |p| p.create_revision),
+            mod_revision: main,
+            version: prev.as_ref().map_or(1, |p| p.version + 1),
+            value: match (&prev, req.ignore_value) {
+                (Some(p), true) => p.value.clone(),
+                _ => req.value.clone(),
+            },
+            lease: match (&prev, req.ignore_lease) {
+                (Some(p), true) => p.lease,
+                _ => req.lease,
+            },
+        };
+        self.table
+            .insert(rev.to_key(), kv.encode_to_vec().as_slice())?;
+        self.index.record(&req.key, rev, false);
+        self.sub += 1;
+        Ok(PutResponse {
+            header: Self::header(main),
+            prev_kv: if req.prev_kv { prev } else { None },
+        })
+    }
+
+    fn delete_range(&mut self, req: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+        let range = KeyRange::new(&req.key, &req.range_end);
+        let at = self.read_revision();
+        let doomed: Vec<(Vec<u8>, Revision)> = self
+            .index
+            .visible_at(&range, at)
+            .map(|(key, rev)| (key.to_vec(), rev))
+            .collect();
+        let mut prev_kvs = Vec::new();
+        let main = self.main();
+        for (key, live) in &doomed {
+            if req.prev_kv {
+                prev_kvs.push(read_kv(&*self.table, *live)?);
+            }
+            let rev = Revision::new(main, self.sub);
+            let tombstone = KeyValue {
+                key: key.clone(),
+                mod_revision: main,
+                ..Default::default()
+            };
+            self.table
+                .insert(rev.to_key(), tombstone.encode_to_vec().as_slice())?;
+            self.index.record(key, rev, true);
+            self.sub += 1;
+        }
+        Ok(DeleteRangeResponse {
+            header: Self::header(if self.sub > 0 { main } else { self.begin }),
+            deleted: doomed.len() as i64,
+            prev_kvs,
+        })
+    }
+
+    fn txn(&mut self, req: &TxnRequest) -> Result<TxnResponse> {
+        // As etcd: choose every branch (nested ones too) and check the chosen ops against the
+        // state before the txn, so a failing check changes nothing.
+        let path = self.choose_path(req)?;
+        self.check_path(req, &path)?;
+        let mut steps = path.into_iter();
+        let mut resp = self.apply_path(req, &mut steps)?;
+        resp.header = Self::header(self.read_revision());
+        Ok(resp)
+    }
+
+    /// Compare results for this txn and every nested txn on the chosen branches, depth first.
+    fn choose_path(&self, req: &TxnRequest) -> Result<Vec<bool>> {
+        let mut path = Vec::new();
+        self.choose_into(req, &mut path)?;
+        Ok(path)
+    }
+
+    fn choose_into(&self, req: &TxnRequest, path: &mut Vec<bool>) -> Result<()> {
+        let mut succeeded = true;
+        for cmp in &req.compare {
+            if !self.compare(cmp)? {
+                succeeded = false;
+                break;
+            }
+        }
+        path.push(succeeded);
+        let branch = if succeeded {
+            &req.success
+        } else {
+            &req.failure
+        };
+        for op in branch {
+            if let Some(Request::RequestTxn(nested)) = &op.request {
+                self.choose_into(nested, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// etcd's applyCompare.
+    fn compare(&self, cmp: &Compare) -> Result<bool> {
+        let range = KeyRange::new(&cmp.key, &cmp.range_end);
+        let revs: Vec<Revision> = self
+            .index
+            .visible_at(&range, self.read_revision())
+            .map(|(_, rev)| rev)
+            .collect();
+        if revs.is_empty() {
+            if cmp.target() == CompareTarget::Value {
+                return Ok(false);
+            }
+            return Ok(compare_kv(cmp, &KeyValue::default()));
+        }
+        for rev in revs {
+            if !compare_kv(cmp, &read_kv(&*self.table, rev)?) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// etcd's checkRequests: first every put on the chosen path, then every range, so the
+    /// error a txn fails with is etcd's.
+    fn check_path(&self, req: &TxnRequest, path: &[bool]) -> Result<()> {
+        self.check_ops(req, &mut path.iter().copied(), Check::Puts)?;
+        self.check_ops(req, &mut path.iter().copied(), Check::Ranges)
+    }
+
+    fn check_ops(
+        &self,
+        req: &TxnRequest,
+        steps: &mut impl Iterator<Item = bool>,
+        check: Check,
+    ) -> Result<()> {
+        let succeeded = steps.next().unwrap_or(false);
+        let branch = if succeeded {
+            &req.success
+        } else {
+            &req.failure
+        };
+        for op in branch {
+            match &op.request {
+                Some(Request::RequestPut(put)) if check == Check::Puts => self.check_put(put)?,
+                Some(Request::RequestRange(range)) if check == Check::Ranges => {
+                    if range.revision > self.begin {
+                        return Err(StoreError::FutureRevision);
+                    }
+                    if range.revision > 0 && range.revision < self.compacted {
+                        return Err(StoreError::Compacted);
+                    }
+                }
+                Some(Request::RequestTxn(nested)) => self.check_ops(nested, steps, check)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_path(
+        &mut self,
+        req: &TxnRequest,
+        steps: &mut impl Iterator<Item = bool>,
+    ) -> Result<TxnResponse> {
+        let succeeded = steps.next().unwrap_or(false);
+        let branch = if succeeded {
+            &req.success
+        } else {
+            &req.failure
+        };
+        let mut responses = Vec::with_capacity(branch.len());
+        for op in branch {
+            let response = match &op.request {
+                Some(Request::RequestRange(r)) => Some(Response::ResponseRange(self.range(r)?)),
+                Some(Request::RequestPut(r)) => Some(Response::ResponsePut(self.put(r)?)),
+                Some(Request::RequestDeleteRange(r)) => {
+                    Some(Response::ResponseDeleteRange(self.delete_range(r)?))
+                }
+                Some(Request::RequestTxn(r)) => {
+                    Some(Response::ResponseTxn(self.apply_path(r, steps)?))
+                }
+                None => None,
+            };
+            responses.push(ResponseOp { response });
+        }
+        // etcd gives every txn response an empty header; the top-level one gets its revision
+        // afterwards.
+        Ok(TxnResponse {
+            header: Some(ResponseHeader::default()),
+            succeeded,
+            responses,
+        })
+    }
+
+    fn compact(&mut self, req: &CompactionRequest) -> Result<CompactionResponse> {
+        if req.revision <= self.compacted {
+            return Err(StoreError::Compacted);
+        }
+        if req.revision > self.begin {
+            return Err(StoreError::FutureRevision);
+        }
+        // The index itself is compacted when the batch commits (see `ApplyBatch::commit`).
+        let dropped = self.index.compactable(req.revision);
+        for rev in &dropped {
+            self.table.remove(rev.to_key())?;
+        }
+        tracing::info!(
+            revision = req.revision,
+            dropped = dropped.len(),
+            "compaction done"
+        );
+        Ok(CompactionResponse {
+            header: Self::header(self.begin),
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Puts,
+    Ranges,
+}
+
+/// etcd's compareKV.
+fn compare_kv(cmp: &Compare, kv: &KeyValue) -> bool {
+    let ordering = match cmp.target() {
+        CompareTarget::Value => {
+            let wanted: &[u8] = match &cmp.target_union {
+                Some(TargetUnion::Value(v)) => v,
+                _ => &[],
+            };
+            kv.value.as_slice().cmp(wanted)
+        }
+        CompareTarget::Create => kv.create_revision.cmp(&target_int(cmp)),
+        CompareTarget::Mod => kv.mod_revision.cmp(&target_int(cmp)),
+        CompareTarget::Version => kv.version.cmp(&target_int(cmp)),
+        CompareTarget::Lease => kv.lease.cmp(&target_int(cmp)),
+    };
+    match cmp.result() {
+        CompareResult::Equal => ordering == Ordering::Equal,
+        CompareResult::NotEqual => ordering != Ordering::Equal,
+        CompareResult::Greater => ordering == Ordering::Greater,
+        CompareResult::Less => ordering == Ordering::Less,
+    }
+}
+
+/// The integer operand of a compare; as in etcd, only the union variant of the compare's own
+/// target counts (any other is taken as 0).
+fn target_int(cmp: &Compare) -> i64 {
+    match (cmp.target(), &cmp.target_union) {
+        (CompareTarget::Version, Some(TargetUnion::Version(v)))
+        | (CompareTarget::Create, Some(TargetUnion::CreateRevision(v)))
+        | (CompareTarget::Mod, Some(TargetUnion::ModRevision(v)))
+        | (CompareTarget::Lease, Some(TargetUnion::Lease(v))) => *v,
+        _ => 0,
+    }
+}

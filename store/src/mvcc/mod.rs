@@ -1,0 +1,19 @@
+//! Multi-version concurrency control with etcd's semantics: every write gets the next main
+//! revision, every change inside it a sub revision; keys live in generations ended by
+//! tombstones; old revisions stay readable until compacted.
+//!
+//! - `revision`: the (main, sub) pair and its backend key.
+//! - `key_index`: one key's history; `index`: the tree of them; `key_range`: request ranges.
+//! - `kvstore`: the store itself, its read path (Range) and its apply path (Put, DeleteRange,
+//!   Txn, Compact) run by the Raft state machine in log order.
+//! - `validate`: the checks etcd makes on a request before it is proposed.
+
+pub mod index;
+pub mod key_index;
+pub mod key_range;
+pub mod kvstore;
+pub mod revision;
+pub mod validate;
+
+pub use kvstore::{ApplyBatch, Mvcc, RaftMeta};
+pub use revision::Revision;

@@ -1,0 +1,165 @@
+//! openraft's state machine over the MVCC store.
+//!
+//! A batch of committed entries is applied in one backend transaction that also records the
+//! last applied log id and membership, so after a crash the store is exactly at some applied
+//! log id: openraft re-applies only what comes after it, and nothing twice. Clients are
+//! answered only after that transaction commits, so a client reads its own write anywhere the
+//! read index has been applied.
+//!
+//! A snapshot is a `StateMachineImage` of the store at its applied log id; since every applied
+//! batch is durable, the current state always is a valid snapshot and is built on demand.
+
+use std::io;
+use std::sync::Arc;
+
+use futures::{Stream, TryStreamExt};
+use keel_proto::keelraft as pb;
+use keel_proto::keelraft::CommandResult;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend};
+use prost::Message;
+
+use super::codec;
+use super::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::error::StoreError;
+use crate::mvcc::{Mvcc, RaftMeta};
+
+#[derive(Clone)]
+pub struct StateMachine {
+    mvcc: Arc<Mvcc>,
+}
+
+fn io_error(err: StoreError) -> io::Error {
+    io::Error::other(err.to_string())
+}
+
+fn invalid(err: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, err.to_string())
+}
+
+impl StateMachine {
+    pub fn new(mvcc: Arc<Mvcc>) -> Self {
+        Self { mvcc }
+    }
+
+    fn decode_meta(meta: &RaftMeta) -> io::Result<(Option<LogId>, StoredMembership)> {
+        let applied = match &meta.applied_log_id {
+            Some(bytes) => Some(
+                codec::log_id_from_pb(&pb::LogId::decode(bytes.as_slice()).map_err(invalid)?)
+                    .map_err(invalid)?,
+            ),
+            None => None,
+        };
+        let membership = match &meta.membership {
+            Some(bytes) => codec::stored_membership_from_pb(
+                &pb::StoredMembership::decode(bytes.as_slice()).map_err(invalid)?,
+            )
+            .map_err(invalid)?,
+            None => StoredMembership::default(),
+        };
+        Ok((applied, membership))
+    }
+
+    fn encode_meta(applied: Option<&LogId>, membership: Option<&StoredMembership>) -> RaftMeta {
+        RaftMeta {
+            applied_log_id: applied.map(|id| codec::log_id_to_pb(id).encode_to_vec()),
+            membership: membership.map(|m| codec::stored_membership_to_pb(m).encode_to_vec()),
+        }
+    }
+
+    fn snapshot_now(&self) -> io::Result<Option<Snapshot>> {
+        let (image, meta) = self.mvcc.export_image().map_err(io_error)?;
+        let (applied, membership) = Self::decode_meta(&meta)?;
+        if applied.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Snapshot {
+            meta: SnapshotMeta {
+                last_log_id: applied,
+                last_membership: membership,
+            },
+            snapshot: image.encode_to_vec(),
+        }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        let snapshot = self
+            .snapshot_now()?
+            .ok_or_else(|| io::Error::other("nothing applied yet: no snapshot to build"))?;
+        tracing::info!(
+            last_log_id = ?snapshot.meta.last_log_id,
+            bytes = snapshot.snapshot.len(),
+            "built snapshot"
+        );
+        Ok(snapshot)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
+        Self::decode_meta(&self.mvcc.raft_meta().map_err(io_error)?)
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
+    where
+        Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
+    {
+        let mvcc = self.mvcc.clone();
+        let mut batch = mvcc.begin_apply().map_err(io_error)?;
+        let mut replies = Vec::new();
+        let mut last_applied = None;
+        let mut membership = None;
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let result = match &entry.payload {
+                EntryPayload::Normal(command) => batch.execute(command).map_err(io_error)?,
+                EntryPayload::Blank => CommandResult::default(),
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                    CommandResult::default()
+                }
+            };
+            last_applied = Some(entry.log_id);
+            if let Some(responder) = responder {
+                replies.push((responder, result));
+            }
+        }
+        if last_applied.is_none() {
+            return Ok(());
+        }
+        let meta = Self::encode_meta(last_applied.as_ref(), membership.as_ref());
+        batch.commit(&meta).map_err(io_error)?;
+        for (responder, result) in replies {
+            responder.send(result);
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> io::Result<()> {
+        let image = pb::StateMachineImage::decode(snapshot.as_slice()).map_err(invalid)?;
+        let raft_meta = Self::encode_meta(meta.last_log_id.as_ref(), Some(&meta.last_membership));
+        self.mvcc
+            .install_image(&image, &raft_meta)
+            .map_err(io_error)?;
+        tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot from leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
+        self.snapshot_now()
+    }
+}

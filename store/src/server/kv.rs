@@ -1,0 +1,130 @@
+//! `etcdserverpb.KV`: validate as etcd does, then read locally (after a ReadIndex barrier
+//! unless serializable) or propose through Raft and answer with what was applied.
+
+use std::sync::Arc;
+
+use keel_proto::etcdserverpb::kv_server::Kv;
+use keel_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use keel_proto::keelraft::Command;
+use keel_proto::keelraft::command::Request as CommandRequest;
+use keel_proto::keelraft::command_result::Result as CommandOutcome;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::member::Member;
+use crate::error::StoreError;
+use crate::mvcc::validate;
+
+pub struct KvService {
+    member: Arc<Member>,
+}
+
+impl KvService {
+    pub fn new(member: Arc<Member>) -> Self {
+        Self { member }
+    }
+
+    fn check_size(&self, request: &impl Message) -> Result<(), StoreError> {
+        if request.encoded_len() > self.member.config.max_request_bytes {
+            return Err(StoreError::RequestTooLarge);
+        }
+        Ok(())
+    }
+
+    async fn propose(&self, request: CommandRequest) -> Result<CommandOutcome, Status> {
+        let result = self
+            .member
+            .propose(Command {
+                request: Some(request),
+            })
+            .await?;
+        result
+            .result
+            .ok_or_else(|| Status::internal("empty result from the state machine"))
+    }
+
+    fn unexpected() -> Status {
+        Status::internal("state machine answered with another request's result")
+    }
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
+        let request = request.into_inner();
+        validate::check_range(&request)?;
+        if !request.serializable {
+            self.member.read_barrier().await?;
+        }
+        let mut response = self.member.mvcc.range(&request)?;
+        let revision = response.header.map_or(0, |h| h.revision);
+        response.header = Some(self.member.header(revision));
+        Ok(Response::new(response))
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(&request)?;
+        validate::check_put(&request)?;
+        match self.propose(CommandRequest::Put(request)).await? {
+            CommandOutcome::Put(mut response) => {
+                let revision = response.header.map_or(0, |h| h.revision);
+                response.header = Some(self.member.header(revision));
+                Ok(Response::new(response))
+            }
+            _ => Err(Self::unexpected()),
+        }
+    }
+
+    async fn delete_range(
+        &self,
+        request: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(&request)?;
+        validate::check_delete(&request)?;
+        match self.propose(CommandRequest::DeleteRange(request)).await? {
+            CommandOutcome::DeleteRange(mut response) => {
+                let revision = response.header.map_or(0, |h| h.revision);
+                response.header = Some(self.member.header(revision));
+                Ok(Response::new(response))
+            }
+            _ => Err(Self::unexpected()),
+        }
+    }
+
+    async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(&request)?;
+        validate::check_txn(&request, self.member.config.max_txn_ops)?;
+        match self.propose(CommandRequest::Txn(request)).await? {
+            CommandOutcome::Txn(mut response) => {
+                let revision = response.header.map_or(0, |h| h.revision);
+                response.header = Some(self.member.header(revision));
+                Ok(Response::new(response))
+            }
+            _ => Err(Self::unexpected()),
+        }
+    }
+
+    async fn compact(
+        &self,
+        request: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        let request = request.into_inner();
+        match self.propose(CommandRequest::Compaction(request)).await? {
+            CommandOutcome::Compaction(mut response) => {
+                let revision = response.header.map_or(0, |h| h.revision);
+                response.header = Some(self.member.header(revision));
+                Ok(Response::new(response))
+            }
+            _ => Err(Self::unexpected()),
+        }
+    }
+}

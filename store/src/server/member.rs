@@ -1,0 +1,341 @@
+//! One running member: its Raft handle and store, and the two operations every service builds
+//! on — proposing a write (forwarded to the leader when this member is a follower) and the
+//! barrier a linearizable read waits on (ReadIndex, asked of the leader when needed).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keel_proto::etcdserverpb::ResponseHeader;
+use keel_proto::keelraft::command_result::Result as CommandOutcome;
+use keel_proto::keelraft::{Command, CommandResult, ProposeRequest, ReadIndexRequest};
+use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::raft::linearizable_read::{Linearizer, ReadLogId};
+use openraft::{RaftMetrics, ReadPolicy};
+
+use crate::config::MemberConfig;
+use crate::error::StoreError;
+use crate::mvcc::Mvcc;
+use crate::raft::network::Peers;
+use crate::raft::{NodeId, Raft, TypeConfig, codec};
+
+/// How long to wait between looks for a leader while none is known.
+const LEADER_POLL: Duration = Duration::from_millis(20);
+
+pub struct Member {
+    pub id: NodeId,
+    pub config: MemberConfig,
+    pub raft: Raft,
+    pub mvcc: Arc<Mvcc>,
+    pub peers: Peers,
+}
+
+/// Where a request that needs the leader should go.
+enum Leader {
+    Me,
+    Remote(NodeId, keel_proto::keelraft::Node),
+    Unknown,
+}
+
+impl Member {
+    pub fn metrics(&self) -> RaftMetrics<TypeConfig> {
+        self.raft.metrics().borrow_watched().clone()
+    }
+
+    /// The header every response carries.
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.mvcc.cluster_id(),
+            member_id: self.id,
+            revision,
+            raft_term: self.metrics().current_term,
+        }
+    }
+
+    fn leader(&self, hint: Option<NodeId>) -> Leader {
+        let metrics = self.metrics();
+        let Some(leader) = hint.or(metrics.current_leader) else {
+            return Leader::Unknown;
+        };
+        if leader == self.id {
+            return Leader::Me;
+        }
+        match metrics.membership_config.membership().get_node(&leader) {
+            Some(node) => Leader::Remote(leader, node.clone()),
+            None => Leader::Unknown,
+        }
+    }
+
+    /// Replicates `command` and returns what applying it produced. Request-level failures
+    /// decided by the state machine come back as `Err` with etcd's code and message.
+    pub async fn propose(&self, command: Command) -> Result<CommandResult, StoreError> {
+        let deadline = Instant::now() + self.config.request_timeout;
+        loop {
+            let hint = match self.raft.client_write(command.clone()).await {
+                Ok(response) => return into_result(response.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => fwd.leader_id,
+                Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                    // Appended, then lost its leader: it may still commit. Only the client can
+                    // decide whether to retry.
+                    return Err(StoreError::LeaderChanged);
+                }
+                Err(RaftError::APIError(other)) => {
+                    return Err(StoreError::Storage(other.to_string()));
+                }
+                Err(RaftError::Fatal(fatal)) => return Err(StoreError::Storage(fatal.to_string())),
+            };
+            match self.leader(hint) {
+                Leader::Remote(id, node) => {
+                    match self.forward(id, &node, &command, deadline).await {
+                        Err(Forward::NotLeader) => {}
+                        Err(Forward::Failed(err)) => return Err(err),
+                        Ok(result) => return into_result(result),
+                    }
+                }
+                Leader::Me | Leader::Unknown => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(if self.metrics().current_leader.is_none() {
+                    StoreError::NoLeader
+                } else {
+                    StoreError::Timeout
+                });
+            }
+            tokio::time::sleep(LEADER_POLL).await;
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader: NodeId,
+        node: &keel_proto::keelraft::Node,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<CommandResult, Forward> {
+        let mut client = self
+            .peers
+            .client(leader, node)
+            .map_err(|err| Forward::Failed(StoreError::Storage(err)))?;
+        let mut request = tonic::Request::new(ProposeRequest {
+            command: Some(command.clone()),
+        });
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        match client.propose(request).await {
+            Ok(response) => Ok(response.into_inner()),
+            // The leader we asked is no longer leader and did not propose: safe to retry.
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                Err(Forward::NotLeader)
+            }
+            // The leader is unreachable: nothing was proposed; look for the new one.
+            Err(status)
+                if status.code() == tonic::Code::Unavailable && is_connect_error(&status) =>
+            {
+                Err(Forward::NotLeader)
+            }
+            Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+                Err(Forward::Failed(StoreError::Timeout))
+            }
+            Err(status) => Err(Forward::Failed(StoreError::from_code_and_message(
+                status.code() as i32,
+                status.message().to_string(),
+            ))),
+        }
+    }
+
+    /// Proposes on this member only (the leader side of a forward); `Ok(None)` when this member
+    /// is not the leader, so the caller may retry elsewhere.
+    pub async fn propose_local(
+        &self,
+        command: Command,
+    ) -> Result<Option<CommandResult>, StoreError> {
+        match self.raft.client_write(command).await {
+            Ok(response) => Ok(Some(response.data)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Ok(None),
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                Err(StoreError::LeaderChanged)
+            }
+            Err(RaftError::APIError(other)) => Err(StoreError::Storage(other.to_string())),
+            Err(RaftError::Fatal(fatal)) => Err(StoreError::Storage(fatal.to_string())),
+        }
+    }
+
+    /// Waits until this member has applied everything committed before the call (ReadIndex):
+    /// afterwards a local read is linearizable.
+    pub async fn read_barrier(&self) -> Result<(), StoreError> {
+        let deadline = Instant::now() + self.config.request_timeout;
+        loop {
+            let hint = match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(fwd))) => {
+                    fwd.leader_id
+                }
+                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => None,
+                Err(RaftError::Fatal(fatal)) => return Err(StoreError::Storage(fatal.to_string())),
+            };
+            if let Leader::Remote(id, node) = self.leader(hint)
+                && let Some(read_log_id) = self.remote_read_index(id, &node, deadline).await?
+            {
+                let linearizer =
+                    Linearizer::new(self.id, ReadLogId::from_log_id(read_log_id), None);
+                let wait = deadline.saturating_duration_since(Instant::now());
+                return match linearizer.try_await_ready(&self.raft, Some(wait)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(_)) => Err(StoreError::Timeout),
+                    Err(fatal) => Err(StoreError::Storage(fatal.to_string())),
+                };
+            }
+            if Instant::now() >= deadline {
+                return Err(if self.metrics().current_leader.is_none() {
+                    StoreError::NoLeader
+                } else {
+                    StoreError::Timeout
+                });
+            }
+            tokio::time::sleep(LEADER_POLL).await;
+        }
+    }
+
+    /// Asks the leader for a read index; `Ok(None)` when it turned out not to be the leader.
+    async fn remote_read_index(
+        &self,
+        leader: NodeId,
+        node: &keel_proto::keelraft::Node,
+        deadline: Instant,
+    ) -> Result<Option<crate::raft::LogId>, StoreError> {
+        let mut client = self
+            .peers
+            .client(leader, node)
+            .map_err(StoreError::Storage)?;
+        let mut request = tonic::Request::new(ReadIndexRequest {});
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        match client.read_index(request).await {
+            Ok(response) => match response.into_inner().read_log_id {
+                Some(id) => Ok(Some(
+                    codec::log_id_from_pb(&id).map_err(|e| StoreError::Storage(e.to_string()))?,
+                )),
+                None => Ok(None),
+            },
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => Ok(None),
+            Err(status) if status.code() == tonic::Code::Unavailable => Ok(None),
+            Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+                Err(StoreError::Timeout)
+            }
+            Err(status) => Err(StoreError::from_code_and_message(
+                status.code() as i32,
+                status.message().to_string(),
+            )),
+        }
+    }
+
+    /// The leader side of a follower's ReadIndex: the log id reads must wait for; `Ok(None)`
+    /// when this member is not the leader.
+    pub async fn local_read_index(&self) -> Result<Option<crate::raft::LogId>, StoreError> {
+        match self.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+            Ok(linearizer) => Ok(Some(*linearizer.read_log_id().log_id())),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => Ok(None),
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => Ok(None),
+            Err(RaftError::Fatal(fatal)) => Err(StoreError::Storage(fatal.to_string())),
+        }
+    }
+}
+
+enum Forward {
+    NotLeader,
+    Failed(StoreError),
+}
+
+/// True only when the connection to the leader could not be made, so the request was never
+/// sent and may safely go to the next leader. A connection lost mid-request is ambiguous (the
+/// write may commit) and is reported to the client instead of being retried here.
+fn is_connect_error(status: &tonic::Status) -> bool {
+    let detail = format!("{status:?}");
+    detail.contains("tcp connect error") || detail.contains("Connection refused")
+}
+
+fn into_result(result: CommandResult) -> Result<CommandResult, StoreError> {
+    match result.result {
+        Some(CommandOutcome::Error(err)) => {
+            Err(StoreError::from_code_and_message(err.code, err.message))
+        }
+        _ => Ok(result),
+    }
+}
+
+impl Member {
+    /// This member's entry as it should appear in `member list`.
+    pub fn own_node(&self) -> keel_proto::keelraft::Node {
+        keel_proto::keelraft::Node {
+            name: self.config.name.clone(),
+            peer_urls: self.config.initial_advertise_peer_urls.clone(),
+            client_urls: self.config.advertise_client_urls.clone(),
+        }
+    }
+
+    /// Records `node` as member `id`'s attributes (leader only). Voters and learners are
+    /// unchanged: only the node info of an existing member is replaced.
+    pub async fn record_member(
+        &self,
+        id: NodeId,
+        node: keel_proto::keelraft::Node,
+    ) -> Result<bool, StoreError> {
+        let metrics = self.metrics();
+        let membership = metrics.membership_config.membership();
+        match membership.get_node(&id) {
+            None => {
+                return Err(StoreError::Storage(format!(
+                    "member {id:x} is not in the cluster"
+                )));
+            }
+            Some(current) if *current == node => return Ok(true),
+            Some(_) => {}
+        }
+        let change = openraft::ChangeMembers::SetNodes([(id, node)].into_iter().collect());
+        match self.raft.change_membership(change, true).await {
+            Ok(_) => Ok(true),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Ok(false),
+            Err(err) => Err(StoreError::Storage(err.to_string())),
+        }
+    }
+
+    /// Publishes this member's name and client URLs once a leader exists (etcd's publish),
+    /// retrying until the membership shows them.
+    pub async fn publish_self(self: Arc<Self>) {
+        let node = self.own_node();
+        loop {
+            let metrics = self.metrics();
+            let current = metrics
+                .membership_config
+                .membership()
+                .get_node(&self.id)
+                .cloned();
+            if current.as_ref() == Some(&node) {
+                tracing::info!(name = %node.name, client_urls = ?node.client_urls, "published member attributes");
+                return;
+            }
+            let published = match self.leader(None) {
+                Leader::Me => self
+                    .record_member(self.id, node.clone())
+                    .await
+                    .unwrap_or(false),
+                Leader::Remote(id, leader) => match self.peers.client(id, &leader) {
+                    Ok(mut client) => client
+                        .publish_member(keel_proto::keelraft::PublishMemberRequest {
+                            member_id: self.id,
+                            node: Some(node.clone()),
+                        })
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                },
+                Leader::Unknown => false,
+            };
+            if !published {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            // Wait for the change to be applied here before checking again.
+            let mut watch = self.raft.metrics();
+            let _ = tokio::time::timeout(Duration::from_millis(500), watch.changed()).await;
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! One member end to end: open (or bootstrap) its data dir, start Raft, serve etcd's gRPC API
+//! to clients and the peer transport to the other members, and stop cleanly.
+//!
+//! Data dir layout (etcd's): `member/wal/` holds the Raft log and vote (raft-log) plus the
+//! member's identity; `member/snap/db` is the state machine (redb). A member whose log has
+//! state but whose state machine file is missing or unreadable refuses to start: it must never
+//! come up empty and let Raft believe it still holds what it acknowledged.
+
+pub mod cluster;
+pub mod kv;
+pub mod maintenance;
+pub mod member;
+pub mod peer;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use keel_proto::etcdserverpb::cluster_server::ClusterServer;
+use keel_proto::etcdserverpb::kv_server::KvServer;
+use keel_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use keel_proto::keelraft::raft_peer_server::RaftPeerServer;
+use keel_proto::keelraft::{MemberIdentity, Node};
+use openraft::async_runtime::WatchReceiver;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::{self, ClusterState, MemberConfig};
+use crate::mvcc::Mvcc;
+use crate::raft::Raft;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{MAX_PEER_MESSAGE_BYTES, Peers};
+use crate::raft::state_machine::StateMachine;
+pub use member::Member;
+
+/// Room gRPC framing may take on top of `--max-request-bytes` (etcd uses the same margin), so
+/// that a slightly-too-large request gets etcd's "request is too large" rather than a gRPC error.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot use data dir {path}: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error("cannot listen on {url}: {reason}")]
+    Listen { url: String, reason: String },
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+fn data_dir_error(path: &Path, reason: impl ToString) -> ServerError {
+    ServerError::DataDir {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Runs a member until `shutdown` resolves, then stops it cleanly.
+pub async fn run(
+    config: MemberConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let member = start(config).await?;
+    let result = serve(member.clone(), shutdown).await;
+    tracing::info!("stopping raft");
+    if let Err(err) = member.raft.shutdown().await {
+        tracing::warn!(%err, "raft did not stop cleanly");
+    }
+    tracing::info!(name = %member.config.name, "member stopped");
+    result
+}
+
+/// Opens or bootstraps the member's data dir and starts Raft (not yet serving).
+pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
+    let member_dir = config.data_dir.join("member");
+    let wal_dir = member_dir.join("wal");
+    let snap_dir = member_dir.join("snap");
+    let db_path = snap_dir.join("db");
+    std::fs::create_dir_all(&snap_dir).map_err(|e| data_dir_error(&snap_dir, e))?;
+
+    let log = LogStore::open(&wal_dir).map_err(|e| data_dir_error(&wal_dir, e))?;
+    let stored_identity = log.identity().map_err(|e| data_dir_error(&wal_dir, e))?;
+    let log_has_state = log.has_state();
+    if (log_has_state || stored_identity.is_some()) && !db_path.exists() {
+        return Err(data_dir_error(
+            &db_path,
+            "the state machine file is missing although the Raft log has state; refusing to start empty",
+        ));
+    }
+    let mvcc = open_state_machine(&db_path)?;
+
+    let identity = match stored_identity {
+        Some(identity) => {
+            if identity.name != config.name {
+                tracing::warn!(stored = %identity.name, flag = %config.name, "--name differs from the name this data dir was created with; keeping the stored one");
+            }
+            identity
+        }
+        None => {
+            let identity = new_identity(&config)?;
+            log.save_identity(&identity)
+                .await
+                .map_err(|e| data_dir_error(&wal_dir, e))?;
+            identity
+        }
+    };
+    mvcc.init_cluster_id(identity.cluster_id)
+        .map_err(|e| data_dir_error(&db_path, e))?;
+
+    let raft_config = openraft::Config {
+        cluster_name: "keel".into(),
+        heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
+        election_timeout_min: config.election_timeout.as_millis() as u64,
+        election_timeout_max: 2 * config.election_timeout.as_millis() as u64,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_count),
+        max_in_snapshot_log_to_keep: config.snapshot_catchup_entries,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| ServerError::Config(e.to_string()))?;
+
+    let peers = Peers::default();
+    let raft = Raft::new(
+        identity.member_id,
+        Arc::new(raft_config),
+        peers.clone(),
+        log,
+        StateMachine::new(mvcc.clone()),
+    )
+    .await
+    .map_err(|e| ServerError::Raft(e.to_string()))?;
+
+    if !log_has_state {
+        let members = founding_members(&config);
+        tracing::info!(members = members.len(), "bootstrapping a new cluster");
+        if let Err(err) = raft.initialize(members).await {
+            // Already initialized (e.g. a peer's entry arrived first) is fine.
+            tracing::info!(%err, "initialize skipped");
+        }
+    } else {
+        tracing::info!(
+            name = %identity.name,
+            id = %format!("{:x}", identity.member_id),
+            revision = mvcc.current_revision(),
+            "restarting member from its data dir"
+        );
+    }
+
+    Ok(Arc::new(Member {
+        id: identity.member_id,
+        config,
+        raft,
+        mvcc,
+        peers,
+    }))
+}
+
+fn open_state_machine(path: &Path) -> Result<Arc<Mvcc>, ServerError> {
+    // redb can panic on some kinds of page damage; a damaged file must become an error.
+    let opened = std::panic::catch_unwind(|| Mvcc::open(path));
+    match opened {
+        Ok(Ok(mvcc)) => Ok(Arc::new(mvcc)),
+        Ok(Err(err)) => Err(data_dir_error(path, err)),
+        Err(_) => Err(data_dir_error(
+            path,
+            "the state machine file is damaged (redb failed to open it)",
+        )),
+    }
+}
+
+fn new_identity(config: &MemberConfig) -> Result<MemberIdentity, ServerError> {
+    if config.initial_cluster_state == ClusterState::Existing {
+        return Err(ServerError::Config(
+            "joining an existing cluster (--initial-cluster-state existing) needs MemberAdd, which this Keel version does not support yet".into(),
+        ));
+    }
+    let Some((_, own_urls)) = config
+        .initial_cluster
+        .iter()
+        .find(|(name, _)| *name == config.name)
+    else {
+        return Err(ServerError::Config(format!(
+            "--initial-cluster has no member named {:?} (this member's --name)",
+            config.name
+        )));
+    };
+    let mut own = own_urls.clone();
+    let mut advertised = config.initial_advertise_peer_urls.clone();
+    own.sort();
+    advertised.sort();
+    if own != advertised {
+        return Err(ServerError::Config(format!(
+            "--initial-cluster has {:?} for {:?} but --initial-advertise-peer-urls is {:?}",
+            own_urls, config.name, config.initial_advertise_peer_urls
+        )));
+    }
+    let member_ids: Vec<u64> = founding_members(config).keys().copied().collect();
+    Ok(MemberIdentity {
+        member_id: config::member_id(own_urls, &config.initial_cluster_token),
+        cluster_id: config::cluster_id(&member_ids),
+        name: config.name.clone(),
+    })
+}
+
+/// The founding membership, identical on every member: names and peer URLs only (client URLs
+/// are published by each member once a leader exists).
+fn founding_members(config: &MemberConfig) -> BTreeMap<u64, Node> {
+    config
+        .initial_cluster
+        .iter()
+        .map(|(name, urls)| {
+            let id = config::member_id(urls, &config.initial_cluster_token);
+            let node = Node {
+                name: name.clone(),
+                peer_urls: urls.clone(),
+                client_urls: Vec::new(),
+            };
+            (id, node)
+        })
+        .collect()
+}
+
+/// `http://host:port` -> `host:port`; TLS (https) is refused until it is supported.
+fn host_port(url: &str) -> Result<&str, ServerError> {
+    let listen_error = |reason: &str| ServerError::Listen {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    if url.starts_with("https://") {
+        return Err(listen_error("TLS (https://) is not supported yet"));
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| listen_error("expected an http:// URL"))?;
+    Ok(rest.trim_end_matches('/'))
+}
+
+async fn bind_all(urls: &[String]) -> Result<Vec<(String, TcpListener)>, ServerError> {
+    let mut listeners = Vec::new();
+    for url in urls {
+        let address = host_port(url)?;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| ServerError::Listen {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        listeners.push((url.clone(), listener));
+    }
+    Ok(listeners)
+}
+
+/// Serves clients and peers until `shutdown` resolves.
+pub async fn serve(
+    member: Arc<Member>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let client_listeners = bind_all(&member.config.listen_client_urls).await?;
+    let peer_listeners = bind_all(&member.config.listen_peer_urls).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let max_decoding = member.config.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let mut servers = tokio::task::JoinSet::new();
+
+    for (url, listener) in peer_listeners {
+        let router = tonic::transport::Server::builder().add_service(
+            RaftPeerServer::new(peer::PeerService::new(member.clone()))
+                .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES),
+        );
+        let mut stop = stop_rx.clone();
+        tracing::info!(%url, "serving peers");
+        servers.spawn(async move {
+            let incoming = TcpListenerStream::new(listener);
+            router
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await
+                .map_err(|e| ServerError::Listen {
+                    url,
+                    reason: e.to_string(),
+                })
+        });
+    }
+    for (url, listener) in client_listeners {
+        let router = tonic::transport::Server::builder()
+            .add_service(
+                KvServer::new(kv::KvService::new(member.clone()))
+                    .max_decoding_message_size(max_decoding),
+            )
+            .add_service(ClusterServer::new(cluster::ClusterService::new(
+                member.clone(),
+            )))
+            .add_service(MaintenanceServer::new(
+                maintenance::MaintenanceService::new(member.clone()),
+            ));
+        let mut stop = stop_rx.clone();
+        tracing::info!(%url, "serving clients");
+        servers.spawn(async move {
+            let incoming = TcpListenerStream::new(listener);
+            router
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await
+                .map_err(|e| ServerError::Listen {
+                    url,
+                    reason: e.to_string(),
+                })
+        });
+    }
+
+    let background = [
+        tokio::spawn(member.clone().publish_self()),
+        tokio::spawn(log_leadership(member.clone())),
+    ];
+
+    let outcome = tokio::select! {
+        _ = shutdown => Ok(()),
+        Some(result) = servers.join_next() => match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err),
+            Err(join) => Err(ServerError::Raft(format!("server task failed: {join}"))),
+        },
+    };
+    let _ = stop_tx.send(true);
+    while servers.join_next().await.is_some() {}
+    for task in background {
+        task.abort();
+    }
+    outcome
+}
+
+/// One log line per leadership change, as etcd prints "elected leader".
+async fn log_leadership(member: Arc<Member>) {
+    let mut metrics = member.raft.metrics();
+    let mut last_leader = None;
+    loop {
+        let (leader, term) = {
+            let m = metrics.borrow_watched();
+            (m.current_leader, m.current_term)
+        };
+        if leader != last_leader {
+            match leader {
+                Some(id) if id == member.id => tracing::info!(term, "this member is the leader"),
+                Some(id) => tracing::info!(leader = %format!("{id:x}"), term, "elected leader"),
+                None => tracing::warn!(term, "no leader"),
+            }
+            last_leader = leader;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `keelraft.RaftPeer`, the server side of the member-to-member transport: Raft's own RPCs
+//! handed to openraft, plus the leader's half of write forwarding and follower ReadIndex.
+
+use std::sync::Arc;
+
+use keel_proto::keelraft as pb;
+use keel_proto::keelraft::raft_peer_server::RaftPeer;
+use tonic::{Request, Response, Status};
+
+use super::member::Member;
+use crate::raft::codec;
+
+pub struct PeerService {
+    member: Arc<Member>,
+}
+
+impl PeerService {
+    pub fn new(member: Arc<Member>) -> Self {
+        Self { member }
+    }
+}
+
+fn bad_message(err: codec::CodecError) -> Status {
+    Status::invalid_argument(err.to_string())
+}
+
+fn not_leader() -> Status {
+    Status::failed_precondition("not the leader")
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn append_entries(
+        &self,
+        request: Request<pb::AppendEntriesRequest>,
+    ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let rpc = codec::append_request_from_pb(request.into_inner()).map_err(bad_message)?;
+        let response = self
+            .member
+            .raft
+            .append_entries(rpc)
+            .await
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        Ok(Response::new(codec::append_response_to_pb(&response)))
+    }
+
+    async fn vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let rpc = codec::vote_request_from_pb(request.into_inner()).map_err(bad_message)?;
+        let response = self
+            .member
+            .raft
+            .vote(rpc)
+            .await
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        Ok(Response::new(codec::vote_response_to_pb(&response)))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<pb::InstallSnapshotRequest>,
+    ) -> Result<Response<pb::InstallSnapshotResponse>, Status> {
+        let request = request.into_inner();
+        let vote = codec::vote_from_pb(request.vote.as_ref()).map_err(bad_message)?;
+        let meta = request
+            .meta
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("snapshot without meta"))?;
+        let meta = codec::snapshot_meta_from_pb(meta).map_err(bad_message)?;
+        let snapshot = crate::raft::Snapshot {
+            meta,
+            snapshot: request.data,
+        };
+        let response = self
+            .member
+            .raft
+            .install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        Ok(Response::new(pb::InstallSnapshotResponse {
+            vote: Some(codec::vote_to_pb(&response.vote)),
+        }))
+    }
+
+    async fn propose(
+        &self,
+        request: Request<pb::ProposeRequest>,
+    ) -> Result<Response<pb::CommandResult>, Status> {
+        let command = request
+            .into_inner()
+            .command
+            .ok_or_else(|| Status::invalid_argument("propose without a command"))?;
+        match self.member.propose_local(command).await? {
+            Some(result) => Ok(Response::new(result)),
+            None => Err(not_leader()),
+        }
+    }
+
+    async fn publish_member(
+        &self,
+        request: Request<pb::PublishMemberRequest>,
+    ) -> Result<Response<pb::PublishMemberResponse>, Status> {
+        let request = request.into_inner();
+        let node = request
+            .node
+            .ok_or_else(|| Status::invalid_argument("publish without a node"))?;
+        if self.member.record_member(request.member_id, node).await? {
+            Ok(Response::new(pb::PublishMemberResponse {}))
+        } else {
+            Err(not_leader())
+        }
+    }
+
+    async fn read_index(
+        &self,
+        _: Request<pb::ReadIndexRequest>,
+    ) -> Result<Response<pb::ReadIndexResponse>, Status> {
+        match self.member.local_read_index().await? {
+            Some(log_id) => Ok(Response::new(pb::ReadIndexResponse {
+                read_log_id: Some(codec::log_id_to_pb(&log_id)),
+            })),
+            None => Err(not_leader()),
+        }
+    }
+}

@@ -1,0 +1,1812 @@
+//! The MVCC store against etcd v3 semantics (etcd v3.4 `etcdserver/apply.go` and `mvcc`).
+//!
+//! - `model_equivalence`: a proptest property test. Random sequences of puts, deletes, txns
+//!   (compares over keys and ranges, nested txns), compactions, reads (historic revisions,
+//!   limit, sort, filters, keys/count only), restarts and snapshot installs run against the
+//!   store and against a reference model, a full copy of the key space per revision. Every
+//!   response must equal the model's, field by field.
+//! - Example tests for etcd's edge cases.
+//!
+//! Keel's store starts at revision 0 (the first write is revision 1), so the model does too.
+//! Sorting by a target other than the key is stable: ties keep key order (etcd leaves ties in
+//! an unspecified order, so this is one of the orders etcd may answer with).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use keel_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use keel_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
+use keel_proto::etcdserverpb::request_op::Request;
+use keel_proto::etcdserverpb::response_op::Response;
+use keel_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
+    TxnRequest, TxnResponse,
+};
+use keel_proto::keelraft::command::Request as CommandRequest;
+use keel_proto::keelraft::command_result::Result as Outcome;
+use keel_proto::keelraft::{Command, CommandError, CommandResult};
+use keel_proto::mvccpb::KeyValue;
+use keel_store::StoreError;
+use keel_store::mvcc::{Mvcc, RaftMeta, validate};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+const MAX_TXN_OPS: usize = 128;
+const CLUSTER_ID: u64 = 0x6b65656c;
+
+// ---- the reference model -------------------------------------------------------------------
+
+type Snapshot = BTreeMap<Vec<u8>, KeyValue>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ModelError {
+    Compacted,
+    Future,
+    KeyNotFound,
+    LeaseNotFound,
+}
+
+impl ModelError {
+    fn store_error(self) -> StoreError {
+        match self {
+            Self::Compacted => StoreError::Compacted,
+            Self::Future => StoreError::FutureRevision,
+            Self::KeyNotFound => StoreError::KeyNotFound,
+            Self::LeaseNotFound => StoreError::LeaseNotFound,
+        }
+    }
+}
+
+/// etcd's range forms: `key` alone, `[key, range_end)`, and `range_end == "\0"` for every key
+/// >= `key`.
+fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
+    match end {
+        [] => key == start,
+        [0] => key >= start,
+        _ => start <= key && key < end,
+    }
+}
+
+fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
+}
+
+fn error_outcome(err: StoreError) -> Outcome {
+    Outcome::Error(CommandError {
+        code: err.code() as i32,
+        message: err.to_string(),
+    })
+}
+
+/// etcd's applierV3backend.Range over the key space at one revision.
+fn range_snapshot(snap: &Snapshot, req: &RangeRequest, header_revision: i64) -> RangeResponse {
+    let mut kvs: Vec<KeyValue> = snap
+        .values()
+        .filter(|kv| in_range(&kv.key, &req.key, &req.range_end))
+        .cloned()
+        .collect();
+    let count = kvs.len() as i64;
+    if req.count_only {
+        return RangeResponse {
+            header: header(header_revision),
+            kvs: Vec::new(),
+            more: false,
+            count,
+        };
+    }
+    let filtered = req.min_mod_revision != 0
+        || req.max_mod_revision != 0
+        || req.min_create_revision != 0
+        || req.max_create_revision != 0;
+    if req.sort_order == SortOrder::None as i32 && !filtered && req.limit > 0 {
+        kvs.truncate(req.limit as usize + 1);
+    }
+    kvs.retain(|kv| {
+        (req.max_mod_revision == 0 || kv.mod_revision <= req.max_mod_revision)
+            && (req.min_mod_revision == 0 || kv.mod_revision >= req.min_mod_revision)
+            && (req.max_create_revision == 0 || kv.create_revision <= req.max_create_revision)
+            && (req.min_create_revision == 0 || kv.create_revision >= req.min_create_revision)
+    });
+    let target = req.sort_target;
+    let mut order = req.sort_order;
+    if target != SortTarget::Key as i32 && order == SortOrder::None as i32 {
+        order = SortOrder::Ascend as i32;
+    }
+    let by_target = |a: &KeyValue, b: &KeyValue| match target {
+        t if t == SortTarget::Version as i32 => a.version.cmp(&b.version),
+        t if t == SortTarget::Create as i32 => a.create_revision.cmp(&b.create_revision),
+        t if t == SortTarget::Mod as i32 => a.mod_revision.cmp(&b.mod_revision),
+        t if t == SortTarget::Value as i32 => a.value.cmp(&b.value),
+        _ => a.key.cmp(&b.key),
+    };
+    if order == SortOrder::Ascend as i32 {
+        kvs.sort_by(by_target);
+    } else if order == SortOrder::Descend as i32 {
+        kvs.sort_by(|a, b| by_target(b, a));
+    }
+    let mut more = false;
+    if req.limit > 0 && kvs.len() > req.limit as usize {
+        kvs.truncate(req.limit as usize);
+        more = true;
+    }
+    if req.keys_only {
+        for kv in &mut kvs {
+            kv.value.clear();
+        }
+    }
+    RangeResponse {
+        header: header(header_revision),
+        kvs,
+        more,
+        count,
+    }
+}
+
+/// etcd's compareKV: the operand is the target union only when its kind matches the target.
+fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
+    let union = c.target_union.as_ref();
+    let ordering = match c.target() {
+        CompareTarget::Value => {
+            let wanted: &[u8] = match union {
+                Some(TargetUnion::Value(v)) => v,
+                _ => &[],
+            };
+            kv.value.as_slice().cmp(wanted)
+        }
+        CompareTarget::Version => kv.version.cmp(match union {
+            Some(TargetUnion::Version(v)) => v,
+            _ => &0,
+        }),
+        CompareTarget::Create => kv.create_revision.cmp(match union {
+            Some(TargetUnion::CreateRevision(v)) => v,
+            _ => &0,
+        }),
+        CompareTarget::Mod => kv.mod_revision.cmp(match union {
+            Some(TargetUnion::ModRevision(v)) => v,
+            _ => &0,
+        }),
+        CompareTarget::Lease => kv.lease.cmp(match union {
+            Some(TargetUnion::Lease(v)) => v,
+            _ => &0,
+        }),
+    };
+    match c.result() {
+        CompareResult::Equal => ordering.is_eq(),
+        CompareResult::NotEqual => ordering.is_ne(),
+        CompareResult::Greater => ordering.is_gt(),
+        CompareResult::Less => ordering.is_lt(),
+    }
+}
+
+fn branch(req: &TxnRequest, succeeded: bool) -> &[RequestOp] {
+    if succeeded {
+        &req.success
+    } else {
+        &req.failure
+    }
+}
+
+/// The store as a list of full snapshots, one per revision.
+#[derive(Debug)]
+struct Model {
+    /// `revs[r]` is the key space at revision `r`; `revs[0]` is the empty store.
+    revs: Vec<Snapshot>,
+    compacted: i64,
+}
+
+impl Model {
+    fn new() -> Self {
+        Self {
+            revs: vec![Snapshot::new()],
+            compacted: 0,
+        }
+    }
+
+    fn current(&self) -> i64 {
+        self.revs.len() as i64 - 1
+    }
+
+    fn at(&self, rev: i64) -> &Snapshot {
+        &self.revs[rev as usize]
+    }
+
+    /// A Range outside any txn: `Mvcc::range`.
+    fn range(&self, req: &RangeRequest) -> Result<RangeResponse, StoreError> {
+        let current = self.current();
+        let at = if req.revision <= 0 {
+            current
+        } else {
+            req.revision
+        };
+        if at > current {
+            return Err(StoreError::FutureRevision);
+        }
+        if at < self.compacted {
+            return Err(StoreError::Compacted);
+        }
+        Ok(range_snapshot(self.at(at), req, current))
+    }
+
+    /// What applying `cmd` must answer; applies it to the model.
+    fn apply(&mut self, cmd: &Command) -> CommandResult {
+        let outcome = match self.apply_request(cmd) {
+            Ok(outcome) => outcome,
+            Err(err) => error_outcome(err.store_error()),
+        };
+        CommandResult {
+            result: Some(outcome),
+        }
+    }
+
+    fn apply_request(&mut self, cmd: &Command) -> Result<Outcome, ModelError> {
+        let request = cmd.request.as_ref().expect("command without a request");
+        if let CommandRequest::Compaction(req) = request {
+            if req.revision <= self.compacted {
+                return Err(ModelError::Compacted);
+            }
+            if req.revision > self.current() {
+                return Err(ModelError::Future);
+            }
+            self.compacted = req.revision;
+            return Ok(Outcome::Compaction(CompactionResponse {
+                header: header(self.current()),
+            }));
+        }
+        let mut write = ModelWrite::new(self);
+        let outcome = match request {
+            CommandRequest::Put(req) => {
+                // A plain Put checks the lease before the previous value (etcd's Put with
+                // txn == nil); a txn checks them the other way round (checkRequestPut).
+                if req.lease != 0 {
+                    return Err(ModelError::LeaseNotFound);
+                }
+                write.check_put(req)?;
+                Outcome::Put(write.put(req))
+            }
+            CommandRequest::DeleteRange(req) => Outcome::DeleteRange(write.delete_range(req)),
+            CommandRequest::Txn(req) => Outcome::Txn(write.txn(req)?),
+            CommandRequest::Compaction(_) => unreachable!(),
+        };
+        if let Some(snapshot) = write.finish() {
+            self.revs.push(snapshot);
+        }
+        Ok(outcome)
+    }
+}
+
+/// One write request being applied to the model at revision `begin + 1`.
+struct ModelWrite<'m> {
+    model: &'m Model,
+    begin: i64,
+    work: Snapshot,
+    changes: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Puts,
+    Ranges,
+}
+
+impl<'m> ModelWrite<'m> {
+    fn new(model: &'m Model) -> Self {
+        let begin = model.current();
+        Self {
+            model,
+            begin,
+            work: model.at(begin).clone(),
+            changes: 0,
+        }
+    }
+
+    fn finish(self) -> Option<Snapshot> {
+        (self.changes > 0).then_some(self.work)
+    }
+
+    fn main(&self) -> i64 {
+        self.begin + 1
+    }
+
+    /// etcd's storeTxnWrite reads: its own changes once it has made any.
+    fn read_revision(&self) -> i64 {
+        if self.changes > 0 {
+            self.main()
+        } else {
+            self.begin
+        }
+    }
+
+    fn before(&self) -> &Snapshot {
+        self.model.at(self.begin)
+    }
+
+    /// etcd's checkRequestPut, against the state before the request.
+    fn check_put(&self, req: &PutRequest) -> Result<(), ModelError> {
+        if (req.ignore_value || req.ignore_lease) && !self.before().contains_key(&req.key) {
+            return Err(ModelError::KeyNotFound);
+        }
+        if req.lease != 0 {
+            return Err(ModelError::LeaseNotFound);
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, req: &PutRequest) -> PutResponse {
+        let main = self.main();
+        let prev = self.work.get(&req.key).cloned();
+        let old = prev.clone().unwrap_or_default();
+        let kv = KeyValue {
+            key: req.key.clone(),
+            create_revision: prev.as_ref().map_or(main, |p| p.create_revision),
+            mod_revision: main,
+            version: old.version + 1,
+            value: if req.ignore_value {
+                old.value
+            } else {
+                req.value.clone()
+            },
+            lease: if req.ignore_lease {
+                old.lease
+            } else {
+                req.lease
+            },
+        };
+        self.work.insert(req.key.clone(), kv);
+        self.changes += 1;
+        PutResponse {
+            header: header(main),
+            prev_kv: if req.prev_kv { prev } else { None },
+        }
+    }
+
+    fn delete_range(&mut self, req: &DeleteRangeRequest) -> DeleteRangeResponse {
+        let doomed: Vec<KeyValue> = self
+            .work
+            .values()
+            .filter(|kv| in_range(&kv.key, &req.key, &req.range_end))
+            .cloned()
+            .collect();
+        for kv in &doomed {
+            self.work.remove(&kv.key);
+        }
+        self.changes += doomed.len();
+        DeleteRangeResponse {
+            header: header(self.read_revision()),
+            deleted: doomed.len() as i64,
+            prev_kvs: if req.prev_kv { doomed } else { Vec::new() },
+        }
+    }
+
+    /// A range inside a txn, after its revision was checked.
+    fn range(&self, req: &RangeRequest) -> RangeResponse {
+        let current = self.read_revision();
+        let at = if req.revision <= 0 {
+            current
+        } else {
+            req.revision
+        };
+        assert!(at <= current && at >= self.model.compacted);
+        let snap = if at == self.main() {
+            &self.work
+        } else {
+            self.model.at(at)
+        };
+        range_snapshot(snap, req, current)
+    }
+
+    fn txn(&mut self, req: &TxnRequest) -> Result<TxnResponse, ModelError> {
+        let mut path = Vec::new();
+        self.choose(req, &mut path);
+        self.check(req, &path, &mut 0, Check::Puts)?;
+        self.check(req, &path, &mut 0, Check::Ranges)?;
+        let mut resp = self.apply_txn(req, &path, &mut 0);
+        resp.header = header(self.read_revision());
+        Ok(resp)
+    }
+
+    /// etcd's compareToPath: every compare (nested ones too) against the state before the txn.
+    fn choose(&self, req: &TxnRequest, path: &mut Vec<bool>) {
+        let succeeded = req.compare.iter().all(|c| self.compare(c));
+        path.push(succeeded);
+        for op in branch(req, succeeded) {
+            if let Some(Request::RequestTxn(nested)) = &op.request {
+                self.choose(nested, path);
+            }
+        }
+    }
+
+    /// etcd's applyCompare.
+    fn compare(&self, c: &Compare) -> bool {
+        let kvs: Vec<&KeyValue> = self
+            .before()
+            .values()
+            .filter(|kv| in_range(&kv.key, &c.key, &c.range_end))
+            .collect();
+        if kvs.is_empty() {
+            return c.target() != CompareTarget::Value && compare_kv(c, &KeyValue::default());
+        }
+        kvs.iter().all(|kv| compare_kv(c, kv))
+    }
+
+    /// etcd's checkRequests: first every put on the chosen path, then every range.
+    fn check(
+        &self,
+        req: &TxnRequest,
+        path: &[bool],
+        pos: &mut usize,
+        what: Check,
+    ) -> Result<(), ModelError> {
+        let succeeded = path[*pos];
+        *pos += 1;
+        for op in branch(req, succeeded) {
+            match &op.request {
+                Some(Request::RequestTxn(nested)) => self.check(nested, path, pos, what)?,
+                Some(Request::RequestPut(put)) if what == Check::Puts => self.check_put(put)?,
+                Some(Request::RequestRange(range)) if what == Check::Ranges => {
+                    if range.revision == 0 {
+                        continue;
+                    }
+                    if range.revision > self.begin {
+                        return Err(ModelError::Future);
+                    }
+                    if range.revision < self.model.compacted {
+                        return Err(ModelError::Compacted);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_txn(&mut self, req: &TxnRequest, path: &[bool], pos: &mut usize) -> TxnResponse {
+        let succeeded = path[*pos];
+        *pos += 1;
+        let mut responses = Vec::new();
+        for op in branch(req, succeeded) {
+            let response = match &op.request {
+                Some(Request::RequestRange(r)) => Some(Response::ResponseRange(self.range(r))),
+                Some(Request::RequestPut(r)) => Some(Response::ResponsePut(self.put(r))),
+                Some(Request::RequestDeleteRange(r)) => {
+                    Some(Response::ResponseDeleteRange(self.delete_range(r)))
+                }
+                Some(Request::RequestTxn(r)) => {
+                    Some(Response::ResponseTxn(self.apply_txn(r, path, pos)))
+                }
+                None => None,
+            };
+            responses.push(ResponseOp { response });
+        }
+        // etcd's newTxnResp gives every (nested) txn response an empty header; the top-level
+        // one gets the revision afterwards.
+        TxnResponse {
+            header: Some(ResponseHeader::default()),
+            succeeded,
+            responses,
+        }
+    }
+}
+
+// ---- generated operations ------------------------------------------------------------------
+
+const KEYS: &[&str] = &["a", "ab", "b", "ba", "c", "d", "e"];
+const VALUES: &[&str] = &["", "v", "w", "x", "vw"];
+/// No lease exists (there is no lessor yet): a put with one fails with "lease not found".
+const LEASE: i64 = 7;
+
+#[derive(Clone, Debug)]
+enum KeySel {
+    One(usize),
+    Between(usize, usize),
+    Prefix(usize),
+    From(usize),
+    All,
+}
+
+impl KeySel {
+    fn resolve(&self) -> (Vec<u8>, Vec<u8>) {
+        match *self {
+            Self::One(k) => (KEYS[k].into(), Vec::new()),
+            Self::Between(a, b) => (KEYS[a].into(), KEYS[b].into()),
+            Self::Prefix(k) => (KEYS[k].into(), prefix_end(KEYS[k].as_bytes())),
+            Self::From(k) => (KEYS[k].into(), vec![0]),
+            Self::All => (vec![0], vec![0]),
+        }
+    }
+}
+
+/// etcd's GetPrefixRangeEnd.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+fn key_sel() -> impl Strategy<Value = KeySel> {
+    let n = KEYS.len();
+    prop_oneof![
+        4 => (0..n).prop_map(KeySel::One),
+        2 => (0..n, 0..n).prop_map(|(a, b)| KeySel::Between(a, b)),
+        2 => (0..n).prop_map(KeySel::Prefix),
+        1 => (0..n).prop_map(KeySel::From),
+        1 => Just(KeySel::All),
+    ]
+}
+
+/// A revision relative to the store's current one: a quarter of the time 0 (the latest),
+/// otherwise anything in 0..=current+2 (so compacted and future revisions too).
+fn resolve_rev(sel: u8, current: i64) -> i64 {
+    if sel < 64 {
+        0
+    } else {
+        i64::from(sel) % (current + 3)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct RangeSpec {
+    keys: KeySel,
+    rev: u8,
+    limit: i64,
+    sort_order: i32,
+    sort_target: i32,
+    keys_only: bool,
+    count_only: bool,
+    /// min/max mod, min/max create.
+    filters: [Option<u8>; 4],
+}
+
+fn range_spec() -> impl Strategy<Value = RangeSpec> {
+    (
+        key_sel(),
+        any::<u8>(),
+        prop_oneof![3 => Just(0i64), 2 => 1i64..4],
+        prop_oneof![2 => Just(0i32), 1 => 1i32..3],
+        prop_oneof![2 => Just(0i32), 1 => 1i32..5],
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.1),
+        prop::array::uniform4(prop::option::weighted(0.15, any::<u8>())),
+    )
+        .prop_map(
+            |(keys, rev, limit, sort_order, sort_target, keys_only, count_only, filters)| {
+                RangeSpec {
+                    keys,
+                    rev,
+                    limit,
+                    sort_order,
+                    sort_target,
+                    keys_only,
+                    count_only,
+                    filters,
+                }
+            },
+        )
+}
+
+impl RangeSpec {
+    fn request(&self, current: i64) -> RangeRequest {
+        let (key, range_end) = self.keys.resolve();
+        let filter = |f: Option<u8>| f.map_or(0, |v| 1 + i64::from(v) % (current + 1));
+        let req = RangeRequest {
+            key,
+            range_end,
+            limit: self.limit,
+            revision: resolve_rev(self.rev, current),
+            sort_order: self.sort_order,
+            sort_target: self.sort_target,
+            serializable: false,
+            keys_only: self.keys_only,
+            count_only: self.count_only,
+            min_mod_revision: filter(self.filters[0]),
+            max_mod_revision: filter(self.filters[1]),
+            min_create_revision: filter(self.filters[2]),
+            max_create_revision: filter(self.filters[3]),
+        };
+        validate::check_range(&req).expect("generated an invalid range");
+        req
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PutSpec {
+    key: usize,
+    value: usize,
+    prev_kv: bool,
+    ignore_value: bool,
+    ignore_lease: bool,
+    lease: bool,
+}
+
+fn put_spec() -> impl Strategy<Value = PutSpec> {
+    (
+        0..KEYS.len(),
+        0..VALUES.len(),
+        any::<bool>(),
+        prop::bool::weighted(0.15),
+        prop::bool::weighted(0.08),
+        prop::bool::weighted(0.04),
+    )
+        .prop_map(
+            |(key, value, prev_kv, ignore_value, ignore_lease, lease)| PutSpec {
+                key,
+                value,
+                prev_kv,
+                ignore_value,
+                ignore_lease,
+                lease,
+            },
+        )
+}
+
+impl PutSpec {
+    fn request(&self) -> PutRequest {
+        let req = PutRequest {
+            key: KEYS[self.key].into(),
+            // ignore_value / ignore_lease forbid a value / lease (etcd's v3rpc checks).
+            value: if self.ignore_value {
+                Vec::new()
+            } else {
+                VALUES[self.value].into()
+            },
+            lease: if self.lease && !self.ignore_lease {
+                LEASE
+            } else {
+                0
+            },
+            prev_kv: self.prev_kv,
+            ignore_value: self.ignore_value,
+            ignore_lease: self.ignore_lease,
+        };
+        validate::check_put(&req).expect("generated an invalid put");
+        req
+    }
+}
+
+#[derive(Clone, Debug)]
+struct DeleteSpec {
+    keys: KeySel,
+    prev_kv: bool,
+}
+
+fn delete_spec() -> impl Strategy<Value = DeleteSpec> {
+    (key_sel(), any::<bool>()).prop_map(|(keys, prev_kv)| DeleteSpec { keys, prev_kv })
+}
+
+impl DeleteSpec {
+    fn request(&self) -> DeleteRangeRequest {
+        let (key, range_end) = self.keys.resolve();
+        DeleteRangeRequest {
+            key,
+            range_end,
+            prev_kv: self.prev_kv,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum UnionKind {
+    /// The union variant matching the target (what clients send).
+    Matching,
+    /// No operand at all.
+    Missing,
+    /// A variant of another kind: etcd then compares with the zero value.
+    Other,
+}
+
+#[derive(Clone, Debug)]
+struct CompareSpec {
+    keys: KeySel,
+    target: i32,
+    result: i32,
+    operand: u8,
+    value: usize,
+    union: UnionKind,
+}
+
+fn compare_spec() -> impl Strategy<Value = CompareSpec> {
+    (
+        prop_oneof![3 => (0..KEYS.len()).prop_map(KeySel::One), 1 => key_sel()],
+        prop_oneof![3 => 0i32..4, 1 => Just(4i32)],
+        0i32..4,
+        any::<u8>(),
+        0..VALUES.len(),
+        prop_oneof![
+            8 => Just(UnionKind::Matching),
+            1 => Just(UnionKind::Missing),
+            1 => Just(UnionKind::Other),
+        ],
+    )
+        .prop_map(
+            |(keys, target, result, operand, value, union)| CompareSpec {
+                keys,
+                target,
+                result,
+                operand,
+                value,
+                union,
+            },
+        )
+}
+
+impl CompareSpec {
+    fn compare(&self, current: i64) -> Compare {
+        let (key, range_end) = self.keys.resolve();
+        let target = CompareTarget::try_from(self.target).expect("valid target");
+        let n = i64::from(self.operand);
+        let target_union = match self.union {
+            UnionKind::Missing => None,
+            UnionKind::Matching => Some(match target {
+                CompareTarget::Version => TargetUnion::Version(n % 4),
+                CompareTarget::Create => TargetUnion::CreateRevision(n % (current + 2)),
+                CompareTarget::Mod => TargetUnion::ModRevision(n % (current + 2)),
+                CompareTarget::Value => TargetUnion::Value(VALUES[self.value].into()),
+                CompareTarget::Lease => TargetUnion::Lease(if n % 4 == 0 { LEASE } else { 0 }),
+            }),
+            UnionKind::Other => {
+                let m = 1 + n % (current + 1);
+                Some(match target {
+                    CompareTarget::Version => TargetUnion::CreateRevision(m),
+                    CompareTarget::Create => TargetUnion::ModRevision(m),
+                    CompareTarget::Mod => TargetUnion::Version(m),
+                    CompareTarget::Value => TargetUnion::ModRevision(m),
+                    CompareTarget::Lease => TargetUnion::Value(VALUES[self.value].into()),
+                })
+            }
+        };
+        Compare {
+            result: self.result,
+            target: self.target,
+            key,
+            range_end,
+            target_union,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum TxnOp {
+    Put(PutSpec),
+    Delete(DeleteSpec),
+    Range(RangeSpec),
+    Txn(Box<TxnSpec>),
+}
+
+#[derive(Clone, Debug)]
+struct TxnSpec {
+    compare: Vec<CompareSpec>,
+    success: Vec<TxnOp>,
+    failure: Vec<TxnOp>,
+}
+
+fn txn_spec(depth: u32) -> BoxedStrategy<TxnSpec> {
+    let leaf = prop_oneof![
+        4 => put_spec().prop_map(TxnOp::Put),
+        2 => delete_spec().prop_map(TxnOp::Delete),
+        3 => range_spec().prop_map(TxnOp::Range),
+    ];
+    let op = if depth == 0 {
+        leaf.boxed()
+    } else {
+        prop_oneof![
+            8 => leaf,
+            2 => txn_spec(depth - 1).prop_map(|t| TxnOp::Txn(Box::new(t))),
+        ]
+        .boxed()
+    };
+    (
+        prop::collection::vec(compare_spec(), 0..3),
+        prop::collection::vec(op.clone(), 0..4),
+        prop::collection::vec(op, 0..4),
+    )
+        .prop_map(|(compare, success, failure)| TxnSpec {
+            compare,
+            success,
+            failure,
+        })
+        .boxed()
+}
+
+impl TxnSpec {
+    fn request(&self, current: i64) -> TxnRequest {
+        let ops = |ops: &[TxnOp]| -> Vec<RequestOp> {
+            ops.iter()
+                .map(|op| RequestOp {
+                    request: Some(match op {
+                        TxnOp::Put(p) => Request::RequestPut(p.request()),
+                        TxnOp::Delete(d) => Request::RequestDeleteRange(d.request()),
+                        TxnOp::Range(r) => {
+                            let mut req = r.request(current);
+                            // Mostly latest reads, so that fewer txns fail their range checks.
+                            if r.rev % 2 == 0 {
+                                req.revision = 0;
+                            }
+                            Request::RequestRange(req)
+                        }
+                        TxnOp::Txn(t) => Request::RequestTxn(t.request(current)),
+                    }),
+                })
+                .collect()
+        };
+        TxnRequest {
+            compare: self.compare.iter().map(|c| c.compare(current)).collect(),
+            success: ops(&self.success),
+            failure: ops(&self.failure),
+        }
+    }
+}
+
+/// Makes a txn pass etcd's checkIntervals by dropping puts: every put kept writes a key that no
+/// other put and no delete anywhere in the txn touches.
+fn drop_conflicting_puts(req: &mut TxnRequest) {
+    fn deletes(req: &TxnRequest, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+        for op in req.success.iter().chain(&req.failure) {
+            match &op.request {
+                Some(Request::RequestDeleteRange(d)) => {
+                    out.push((d.key.clone(), d.range_end.clone()))
+                }
+                Some(Request::RequestTxn(nested)) => deletes(nested, out),
+                _ => {}
+            }
+        }
+    }
+    fn strip(req: &mut TxnRequest, dels: &[(Vec<u8>, Vec<u8>)], puts: &mut HashSet<Vec<u8>>) {
+        for ops in [&mut req.success, &mut req.failure] {
+            ops.retain_mut(|op| match &mut op.request {
+                Some(Request::RequestPut(p)) => {
+                    !dels.iter().any(|(k, e)| in_range(&p.key, k, e)) && puts.insert(p.key.clone())
+                }
+                Some(Request::RequestTxn(nested)) => {
+                    strip(nested, dels, puts);
+                    true
+                }
+                _ => true,
+            });
+        }
+    }
+    let mut dels = Vec::new();
+    deletes(req, &mut dels);
+    strip(req, &dels, &mut HashSet::new());
+}
+
+#[derive(Clone, Debug)]
+enum Write {
+    Put(PutSpec),
+    Delete(DeleteSpec),
+    Txn(TxnSpec),
+    Compact(u8),
+}
+
+fn write_spec() -> impl Strategy<Value = Write> {
+    prop_oneof![
+        8 => put_spec().prop_map(Write::Put),
+        3 => delete_spec().prop_map(Write::Delete),
+        6 => txn_spec(2).prop_map(Write::Txn),
+        1 => any::<u8>().prop_map(Write::Compact),
+    ]
+}
+
+impl Write {
+    /// The command for the store at revision `current` (a valid one, as the v3 API sends).
+    fn command(&self, current: i64) -> Command {
+        let request = match self {
+            Self::Put(p) => CommandRequest::Put(p.request()),
+            Self::Delete(d) => CommandRequest::DeleteRange(d.request()),
+            Self::Txn(t) => {
+                let mut req = t.request(current);
+                if validate::check_txn(&req, MAX_TXN_OPS).is_err() {
+                    drop_conflicting_puts(&mut req);
+                }
+                validate::check_txn(&req, MAX_TXN_OPS).expect("txn still invalid");
+                CommandRequest::Txn(req)
+            }
+            Self::Compact(sel) => CommandRequest::Compaction(CompactionRequest {
+                revision: i64::from(*sel) % (current + 2),
+                physical: false,
+            }),
+        };
+        Command {
+            request: Some(request),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// One command in its own batch.
+    Write(Write),
+    /// Several commands applied in one batch (one backend transaction).
+    Batch(Vec<Write>),
+    Range(RangeSpec),
+    /// Close the store and open it again from its file.
+    Reopen,
+    /// Move to a new store installed from an image of this one; `dirty`: the new store first
+    /// holds unrelated data of its own.
+    Snapshot {
+        dirty: bool,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        18 => write_spec().prop_map(Op::Write),
+        2 => prop::collection::vec(write_spec(), 2..5).prop_map(Op::Batch),
+        12 => range_spec().prop_map(Op::Range),
+        1 => Just(Op::Reopen),
+        1 => any::<bool>().prop_map(|dirty| Op::Snapshot { dirty }),
+    ]
+}
+
+// ---- the store under test ------------------------------------------------------------------
+
+struct Harness {
+    dir: TempDir,
+    path: PathBuf,
+    mvcc: Option<Mvcc>,
+    files: usize,
+    applied: u64,
+}
+
+fn open(path: &Path) -> Mvcc {
+    Mvcc::open(path).expect("open the state machine")
+}
+
+fn everything(revision: i64) -> RangeRequest {
+    RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        revision,
+        ..Default::default()
+    }
+}
+
+/// Everything the store answers about its history must be the model's.
+fn check_all(mvcc: &Mvcc, model: &Model) {
+    assert_eq!(mvcc.current_revision(), model.current(), "current revision");
+    assert_eq!(mvcc.compact_revision(), model.compacted, "compact revision");
+    for rev in model.compacted.max(1)..=model.current() {
+        assert_eq!(
+            mvcc.range(&everything(rev)),
+            model.range(&everything(rev)),
+            "at {rev}"
+        );
+    }
+    assert_eq!(mvcc.range(&everything(0)), model.range(&everything(0)));
+    if model.compacted > 1 {
+        let below = everything(model.compacted - 1);
+        assert_eq!(mvcc.range(&below), Err(StoreError::Compacted));
+    }
+    let future = everything(model.current() + 1);
+    assert_eq!(mvcc.range(&future), Err(StoreError::FutureRevision));
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state-0.redb");
+        let mvcc = open(&path);
+        assert_eq!(
+            mvcc.init_cluster_id(CLUSTER_ID).expect("cluster id"),
+            CLUSTER_ID
+        );
+        Self {
+            dir,
+            path,
+            mvcc: Some(mvcc),
+            files: 0,
+            applied: 0,
+        }
+    }
+
+    fn mvcc(&self) -> &Mvcc {
+        self.mvcc.as_ref().expect("store is open")
+    }
+
+    fn next_meta(&mut self) -> RaftMeta {
+        self.applied += 1;
+        RaftMeta {
+            applied_log_id: Some(self.applied.to_be_bytes().to_vec()),
+            membership: Some(format!("membership {}", self.applied / 3).into_bytes()),
+        }
+    }
+
+    /// Applies `writes` as one batch. Until the batch commits, readers must keep seeing the
+    /// revision before it.
+    fn apply(&mut self, model: &mut Model, writes: &[Write]) {
+        let meta = self.next_meta();
+        let mvcc = self.mvcc.as_ref().expect("store is open");
+        let published = model.current();
+        let before = model.range(&everything(0));
+        let mut batch = mvcc.begin_apply().expect("begin a batch");
+        for write in writes {
+            let cmd = write.command(model.current());
+            let got = batch.execute(&cmd).expect("execute");
+            let want = model.apply(&cmd);
+            assert_eq!(got, want, "applying {cmd:?}");
+            if writes.len() > 1 {
+                assert_eq!(
+                    mvcc.current_revision(),
+                    published,
+                    "revision published early"
+                );
+                assert_eq!(mvcc.range(&everything(0)), before, "read during a batch");
+            }
+        }
+        batch.commit(&meta).expect("commit");
+        assert_eq!(mvcc.current_revision(), model.current());
+        assert_eq!(mvcc.compact_revision(), model.compacted);
+        assert_eq!(mvcc.raft_meta().expect("raft meta"), meta);
+    }
+
+    fn reopen(&mut self, model: &Model) {
+        let image = self.mvcc().export_image().expect("export");
+        self.mvcc = None;
+        self.mvcc = Some(open(&self.path));
+        let mvcc = self.mvcc();
+        assert_eq!(
+            mvcc.export_image().expect("export"),
+            image,
+            "reopened store differs"
+        );
+        assert_eq!(mvcc.cluster_id(), CLUSTER_ID);
+        check_all(mvcc, model);
+    }
+
+    fn snapshot(&mut self, model: &Model, dirty: bool) {
+        let (image, meta) = self.mvcc().export_image().expect("export");
+        self.files += 1;
+        let path = self.dir.path().join(format!("state-{}.redb", self.files));
+        let fresh = open(&path);
+        if dirty {
+            // Unrelated history: a compacted store further ahead than the image.
+            let mut batch = fresh.begin_apply().expect("begin");
+            for (key, value) in [("a", "old"), ("zz", "gone"), ("a", "older")] {
+                let cmd = Command {
+                    request: Some(CommandRequest::Put(PutRequest {
+                        key: key.into(),
+                        value: value.into(),
+                        ..Default::default()
+                    })),
+                };
+                batch.execute(&cmd).expect("execute");
+            }
+            let compact = Command {
+                request: Some(CommandRequest::Compaction(CompactionRequest {
+                    revision: 2,
+                    physical: false,
+                })),
+            };
+            batch.execute(&compact).expect("execute");
+            batch.commit(&RaftMeta::default()).expect("commit");
+            fresh.init_cluster_id(99).expect("cluster id");
+        }
+        fresh.install_image(&image, &meta).expect("install");
+        assert_eq!(
+            fresh.export_image().expect("export"),
+            (image, meta),
+            "installed image differs"
+        );
+        assert_eq!(fresh.cluster_id(), CLUSTER_ID);
+        check_all(&fresh, model);
+        self.mvcc = Some(fresh);
+        self.path = path;
+    }
+}
+
+fn run(ops: &[Op]) {
+    let mut harness = Harness::new();
+    let mut model = Model::new();
+    for op in ops {
+        match op {
+            Op::Write(write) => harness.apply(&mut model, std::slice::from_ref(write)),
+            Op::Batch(writes) => harness.apply(&mut model, writes),
+            Op::Range(spec) => {
+                let req = spec.request(model.current());
+                assert_eq!(
+                    harness.mvcc().range(&req),
+                    model.range(&req),
+                    "range {req:?}"
+                );
+            }
+            Op::Reopen => harness.reopen(&model),
+            Op::Snapshot { dirty } => harness.snapshot(&model, *dirty),
+        }
+    }
+    check_all(harness.mvcc(), &model);
+    harness.reopen(&model);
+    harness.snapshot(&model, false);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        max_shrink_iters: 2048,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn model_equivalence(ops in prop::collection::vec(op(), 1..60)) {
+        run(&ops);
+    }
+}
+
+// ---- example tests -------------------------------------------------------------------------
+
+struct Store {
+    _dir: TempDir,
+    mvcc: Mvcc,
+    applied: u64,
+}
+
+impl Store {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mvcc = open(&dir.path().join("state.redb"));
+        Self {
+            _dir: dir,
+            mvcc,
+            applied: 0,
+        }
+    }
+
+    fn apply(&mut self, request: CommandRequest) -> Outcome {
+        self.applied += 1;
+        let mut batch = self.mvcc.begin_apply().expect("begin");
+        let result = batch
+            .execute(&Command {
+                request: Some(request),
+            })
+            .expect("execute");
+        batch
+            .commit(&RaftMeta {
+                applied_log_id: Some(self.applied.to_be_bytes().to_vec()),
+                membership: None,
+            })
+            .expect("commit");
+        result.result.expect("a result")
+    }
+
+    fn put(&mut self, key: &str, value: &str) -> PutResponse {
+        match self.apply(CommandRequest::Put(put_req(key, value))) {
+            Outcome::Put(resp) => resp,
+            other => panic!("put failed: {other:?}"),
+        }
+    }
+
+    fn delete(&mut self, key: &str, range_end: &str) -> DeleteRangeResponse {
+        match self.apply(CommandRequest::DeleteRange(DeleteRangeRequest {
+            key: key.into(),
+            range_end: range_end.into(),
+            prev_kv: true,
+        })) {
+            Outcome::DeleteRange(resp) => resp,
+            other => panic!("delete failed: {other:?}"),
+        }
+    }
+
+    fn txn(&mut self, req: TxnRequest) -> Outcome {
+        validate::check_txn(&req, MAX_TXN_OPS).expect("valid txn");
+        self.apply(CommandRequest::Txn(req))
+    }
+
+    fn compact(&mut self, revision: i64) -> Outcome {
+        self.apply(CommandRequest::Compaction(CompactionRequest {
+            revision,
+            physical: false,
+        }))
+    }
+
+    fn get(&self, key: &str, revision: i64) -> Result<RangeResponse, StoreError> {
+        self.mvcc.range(&RangeRequest {
+            key: key.into(),
+            revision,
+            ..Default::default()
+        })
+    }
+
+    fn get_kv(&self, key: &str, revision: i64) -> Option<KeyValue> {
+        let mut resp = self.get(key, revision).expect("range");
+        assert!(resp.kvs.len() <= 1);
+        resp.kvs.pop()
+    }
+}
+
+fn put_req(key: &str, value: &str) -> PutRequest {
+    PutRequest {
+        key: key.into(),
+        value: value.into(),
+        ..Default::default()
+    }
+}
+
+fn put_op(key: &str, value: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Request::RequestPut(put_req(key, value))),
+    }
+}
+
+fn delete_op(key: &str, range_end: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Request::RequestDeleteRange(DeleteRangeRequest {
+            key: key.into(),
+            range_end: range_end.into(),
+            prev_kv: false,
+        })),
+    }
+}
+
+fn range_op(req: RangeRequest) -> RequestOp {
+    RequestOp {
+        request: Some(Request::RequestRange(req)),
+    }
+}
+
+fn txn_op(req: TxnRequest) -> RequestOp {
+    RequestOp {
+        request: Some(Request::RequestTxn(req)),
+    }
+}
+
+fn compare(
+    key: &str,
+    target: CompareTarget,
+    result: CompareResult,
+    operand: TargetUnion,
+) -> Compare {
+    Compare {
+        result: result as i32,
+        target: target as i32,
+        key: key.into(),
+        range_end: Vec::new(),
+        target_union: Some(operand),
+    }
+}
+
+fn kv(key: &str, value: &str, create: i64, modified: i64, version: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        create_revision: create,
+        mod_revision: modified,
+        version,
+        value: value.into(),
+        lease: 0,
+    }
+}
+
+fn expect_txn(outcome: Outcome) -> TxnResponse {
+    match outcome {
+        Outcome::Txn(resp) => resp,
+        other => panic!("txn failed: {other:?}"),
+    }
+}
+
+fn expect_error(outcome: Outcome, message: &str) {
+    match outcome {
+        Outcome::Error(err) => assert_eq!(err.message, message),
+        other => panic!("expected error {message:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn noop_writes_do_not_bump_the_revision() {
+    let mut s = Store::new();
+    assert_eq!(s.put("a", "1").header, header(1));
+
+    // Deleting nothing: answered at the current revision, no new revision.
+    let resp = s.delete("zz", "");
+    assert_eq!((resp.header, resp.deleted), (header(1), 0));
+    let resp = s.delete("x", "z");
+    assert_eq!((resp.header, resp.deleted), (header(1), 0));
+    assert_eq!(s.mvcc.current_revision(), 1);
+
+    // A read-only txn, and a txn whose chosen branch deletes nothing.
+    let read_only = TxnRequest {
+        compare: vec![compare(
+            "a",
+            CompareTarget::Value,
+            CompareResult::Equal,
+            TargetUnion::Value("1".into()),
+        )],
+        success: vec![range_op(RangeRequest {
+            key: "a".into(),
+            ..Default::default()
+        })],
+        failure: vec![put_op("b", "never")],
+    };
+    let resp = expect_txn(s.txn(read_only));
+    assert!(resp.succeeded);
+    assert_eq!(resp.header, header(1));
+    let delete_nothing = TxnRequest {
+        compare: vec![],
+        success: vec![delete_op("q", ""), delete_op("r", "\0")],
+        failure: vec![],
+    };
+    assert_eq!(expect_txn(s.txn(delete_nothing)).header, header(1));
+    assert_eq!(s.mvcc.current_revision(), 1);
+
+    // A failed compaction or put changes nothing either.
+    expect_error(
+        s.compact(5),
+        "etcdserver: mvcc: required revision is a future revision",
+    );
+    assert_eq!(s.mvcc.current_revision(), 1);
+
+    // The next write takes the very next revision.
+    assert_eq!(s.put("b", "2").header, header(2));
+}
+
+#[test]
+fn txn_changes_share_one_revision_with_increasing_sub_revisions() {
+    let mut s = Store::new();
+    s.put("a", "1");
+    s.put("b", "2");
+    let resp = expect_txn(s.txn(TxnRequest {
+        compare: vec![],
+        success: vec![
+            put_op("c", "3"),
+            delete_op("a", ""),
+            put_op("d", "4"),
+            range_op(RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                ..Default::default()
+            }),
+            txn_op(TxnRequest {
+                compare: vec![],
+                success: vec![put_op("e", "5")],
+                failure: vec![],
+            }),
+        ],
+        failure: vec![],
+    }));
+    assert!(resp.succeeded);
+    assert_eq!(resp.header, header(3));
+    let Some(Response::ResponseRange(range)) = &resp.responses[3].response else {
+        panic!("not a range response: {resp:?}");
+    };
+    // Reads inside the txn see its own earlier changes, at the txn's revision.
+    assert_eq!(range.header, header(3));
+    assert_eq!(
+        range.kvs,
+        vec![
+            kv("b", "2", 2, 2, 1),
+            kv("c", "3", 3, 3, 1),
+            kv("d", "4", 3, 3, 1)
+        ]
+    );
+    let Some(Response::ResponseTxn(nested)) = &resp.responses[4].response else {
+        panic!("not a txn response: {resp:?}");
+    };
+    // etcd gives nested txn responses an empty header.
+    assert_eq!(nested.header, Some(ResponseHeader::default()));
+    let Some(Response::ResponsePut(put)) = &nested.responses[0].response else {
+        panic!("not a put response: {nested:?}");
+    };
+    assert_eq!(put.header, header(3));
+
+    let (image, _) = s.mvcc.export_image().expect("export");
+    let at3: Vec<(i64, bool, Vec<u8>)> = image
+        .records
+        .iter()
+        .filter(|r| r.main == 3)
+        .map(|r| (r.sub, r.tombstone, r.kv.clone().unwrap_or_default().key))
+        .collect();
+    assert_eq!(
+        at3,
+        vec![
+            (0, false, b"c".to_vec()),
+            (1, true, b"a".to_vec()),
+            (2, false, b"d".to_vec()),
+            (3, false, b"e".to_vec()),
+        ]
+    );
+    assert_eq!(s.mvcc.current_revision(), 3);
+}
+
+#[test]
+fn version_and_create_revision_across_delete_and_recreate() {
+    let mut s = Store::new();
+    s.put("a", "1");
+    let resp = s.put("a", "2");
+    assert_eq!(resp.header, header(2));
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "2", 1, 2, 2)));
+    let resp = s.delete("a", "");
+    assert_eq!(
+        (resp.deleted, resp.prev_kvs),
+        (1, vec![kv("a", "2", 1, 2, 2)])
+    );
+    assert_eq!(s.get_kv("a", 0), None);
+    let resp = s.apply(CommandRequest::Put(PutRequest {
+        prev_kv: true,
+        ..put_req("a", "3")
+    }));
+    // A new generation: no previous value, version 1, a new create revision.
+    assert_eq!(
+        resp,
+        Outcome::Put(PutResponse {
+            header: header(4),
+            prev_kv: None
+        })
+    );
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "3", 4, 4, 1)));
+    assert_eq!(s.get_kv("a", 1), Some(kv("a", "1", 1, 1, 1)));
+    assert_eq!(s.get_kv("a", 2), Some(kv("a", "2", 1, 2, 2)));
+    assert_eq!(s.get_kv("a", 3), None);
+
+    // Compares see a missing key as all zeroes (a value compare on it fails).
+    let version_is = |v| {
+        compare(
+            "a",
+            CompareTarget::Version,
+            CompareResult::Equal,
+            TargetUnion::Version(v),
+        )
+    };
+    let created_at = |r| {
+        compare(
+            "a",
+            CompareTarget::Create,
+            CompareResult::Equal,
+            TargetUnion::CreateRevision(r),
+        )
+    };
+    let txn = |cmp: Compare| TxnRequest {
+        compare: vec![cmp],
+        success: vec![],
+        failure: vec![],
+    };
+    assert!(expect_txn(s.txn(txn(version_is(1)))).succeeded);
+    assert!(expect_txn(s.txn(txn(created_at(4)))).succeeded);
+    s.delete("a", "");
+    assert!(expect_txn(s.txn(txn(version_is(0)))).succeeded);
+    assert!(expect_txn(s.txn(txn(created_at(0)))).succeeded);
+    let value_empty = compare(
+        "a",
+        CompareTarget::Value,
+        CompareResult::Equal,
+        TargetUnion::Value(Vec::new()),
+    );
+    assert!(!expect_txn(s.txn(txn(value_empty))).succeeded);
+    let value_not_x = compare(
+        "a",
+        CompareTarget::Value,
+        CompareResult::NotEqual,
+        TargetUnion::Value("x".into()),
+    );
+    assert!(!expect_txn(s.txn(txn(value_not_x))).succeeded);
+}
+
+#[test]
+fn compaction_at_a_compacted_revision_fails() {
+    let mut s = Store::new();
+    for v in ["1", "2", "3"] {
+        s.put("a", v);
+    }
+    assert_eq!(
+        s.compact(2),
+        Outcome::Compaction(CompactionResponse { header: header(3) })
+    );
+    let compacted = "etcdserver: mvcc: required revision has been compacted";
+    match s.compact(2) {
+        Outcome::Error(err) => {
+            assert_eq!(err.message, compacted);
+            assert_eq!(err.code, StoreError::Compacted.code() as i32);
+        }
+        other => panic!("second compaction at 2 succeeded: {other:?}"),
+    }
+    expect_error(s.compact(1), compacted);
+    expect_error(
+        s.compact(4),
+        "etcdserver: mvcc: required revision is a future revision",
+    );
+    assert_eq!(s.get("a", 1), Err(StoreError::Compacted));
+    assert_eq!(s.get_kv("a", 2), Some(kv("a", "2", 1, 2, 2)));
+    assert_eq!(s.get("a", 4), Err(StoreError::FutureRevision));
+    // A txn reading a compacted revision fails as a whole.
+    let resp = s.txn(TxnRequest {
+        compare: vec![],
+        success: vec![
+            put_op("b", "1"),
+            range_op(RangeRequest {
+                key: "a".into(),
+                revision: 1,
+                ..Default::default()
+            }),
+        ],
+        failure: vec![],
+    });
+    expect_error(resp, compacted);
+    assert_eq!(s.mvcc.current_revision(), 3);
+    assert_eq!(
+        s.compact(3),
+        Outcome::Compaction(CompactionResponse { header: header(3) })
+    );
+    assert_eq!(s.get_kv("a", 3), Some(kv("a", "3", 1, 3, 3)));
+}
+
+#[test]
+fn ignore_value_needs_an_existing_key() {
+    let mut s = Store::new();
+    let ignore = PutRequest {
+        key: "a".into(),
+        ignore_value: true,
+        ..Default::default()
+    };
+    let not_found = "etcdserver: key not found";
+    expect_error(s.apply(CommandRequest::Put(ignore.clone())), not_found);
+    // In a txn the whole txn fails and nothing of it is applied.
+    let txn = TxnRequest {
+        compare: vec![],
+        success: vec![
+            put_op("b", "1"),
+            RequestOp {
+                request: Some(Request::RequestPut(ignore.clone())),
+            },
+        ],
+        failure: vec![],
+    };
+    expect_error(s.txn(txn.clone()), not_found);
+    assert_eq!(s.mvcc.current_revision(), 0);
+    assert_eq!(s.get_kv("b", 0), None);
+
+    s.put("a", "keep");
+    let resp = s.apply(CommandRequest::Put(PutRequest {
+        prev_kv: true,
+        ..ignore.clone()
+    }));
+    assert_eq!(
+        resp,
+        Outcome::Put(PutResponse {
+            header: header(2),
+            prev_kv: Some(kv("a", "keep", 1, 1, 1)),
+        })
+    );
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "keep", 1, 2, 2)));
+    assert!(expect_txn(s.txn(txn)).succeeded);
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "keep", 1, 3, 3)));
+
+    // ignore_lease needs the key too; a lease that does not exist is refused.
+    let ignore_lease = PutRequest {
+        ignore_lease: true,
+        ..put_req("zz", "v")
+    };
+    expect_error(s.apply(CommandRequest::Put(ignore_lease)), not_found);
+    let leased = PutRequest {
+        lease: 42,
+        ..put_req("a", "v")
+    };
+    expect_error(
+        s.apply(CommandRequest::Put(leased)),
+        "etcdserver: requested lease not found",
+    );
+    assert_eq!(s.mvcc.current_revision(), 3);
+}
+
+#[test]
+fn range_limit_sets_more_and_counts_everything() {
+    let mut s = Store::new();
+    for (i, key) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+        s.put(key, &format!("{}", 5 - i));
+    }
+    s.put("b", "9");
+    let all = |limit: i64| RangeRequest {
+        key: "a".into(),
+        range_end: "z".into(),
+        limit,
+        ..Default::default()
+    };
+    let resp = s.mvcc.range(&all(2)).expect("range");
+    assert_eq!(resp.kvs, vec![kv("a", "5", 1, 1, 1), kv("b", "9", 2, 6, 2)]);
+    assert!(resp.more);
+    assert_eq!(resp.count, 5);
+    assert_eq!(resp.header, header(6));
+
+    let resp = s.mvcc.range(&all(5)).expect("range");
+    assert_eq!((resp.kvs.len(), resp.more, resp.count), (5, false, 5));
+    let resp = s.mvcc.range(&all(0)).expect("range");
+    assert_eq!((resp.kvs.len(), resp.more, resp.count), (5, false, 5));
+
+    // Sorted: everything is sorted first, then truncated.
+    let resp = s
+        .mvcc
+        .range(&RangeRequest {
+            sort_order: SortOrder::Descend as i32,
+            sort_target: SortTarget::Value as i32,
+            ..all(2)
+        })
+        .expect("range");
+    assert_eq!(resp.kvs, vec![kv("b", "9", 2, 6, 2), kv("a", "5", 1, 1, 1)]);
+    assert!(resp.more);
+    assert_eq!(resp.count, 5);
+
+    // A sort target without an order sorts ascending, over the first limit+1 keys only.
+    let resp = s
+        .mvcc
+        .range(&RangeRequest {
+            sort_target: SortTarget::Value as i32,
+            ..all(2)
+        })
+        .expect("range");
+    assert_eq!(resp.kvs, vec![kv("c", "3", 3, 3, 1), kv("a", "5", 1, 1, 1)]);
+    assert!(resp.more);
+
+    // Filters: count is still every key in the range.
+    let resp = s
+        .mvcc
+        .range(&RangeRequest {
+            min_mod_revision: 3,
+            ..all(2)
+        })
+        .expect("range");
+    assert_eq!(
+        resp.kvs.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(),
+        vec![b"b".to_vec(), b"c".to_vec()]
+    );
+    assert!(resp.more);
+    assert_eq!(resp.count, 5);
+
+    // Count only, keys only; a historic revision answers with the current header revision.
+    let resp = s
+        .mvcc
+        .range(&RangeRequest {
+            count_only: true,
+            revision: 2,
+            ..all(1)
+        })
+        .expect("range");
+    assert_eq!(
+        (resp.kvs.len(), resp.more, resp.count, resp.header),
+        (0, false, 2, header(6))
+    );
+    let resp = s
+        .mvcc
+        .range(&RangeRequest {
+            keys_only: true,
+            ..all(1)
+        })
+        .expect("range");
+    assert_eq!(resp.kvs, vec![kv("a", "", 1, 1, 1)]);
+}
+
+#[test]
+fn txn_compares_see_the_state_before_the_txn() {
+    let mut s = Store::new();
+    s.put("a", "old");
+    let value_is_old = compare(
+        "a",
+        CompareTarget::Value,
+        CompareResult::Equal,
+        TargetUnion::Value("old".into()),
+    );
+    let resp = expect_txn(s.txn(TxnRequest {
+        compare: vec![],
+        success: vec![
+            put_op("a", "new"),
+            txn_op(TxnRequest {
+                compare: vec![value_is_old],
+                success: vec![put_op("b", "saw old")],
+                failure: vec![put_op("b", "saw new")],
+            }),
+        ],
+        failure: vec![],
+    }));
+    assert_eq!(resp.header, header(2));
+    let Some(Response::ResponseTxn(nested)) = &resp.responses[1].response else {
+        panic!("not a txn response: {resp:?}");
+    };
+    assert!(nested.succeeded);
+    assert_eq!(s.get_kv("b", 0), Some(kv("b", "saw old", 2, 2, 1)));
+}
+
+#[test]
+fn compare_uses_the_operand_of_its_own_target_only() {
+    let mut s = Store::new();
+    s.put("a", "1");
+    s.put("a", "2");
+    // MOD compared with a Version operand: etcd compares mod_revision (2) with 0.
+    let mismatched = compare(
+        "a",
+        CompareTarget::Mod,
+        CompareResult::Greater,
+        TargetUnion::Version(5),
+    );
+    let resp = expect_txn(s.txn(TxnRequest {
+        compare: vec![mismatched],
+        success: vec![],
+        failure: vec![],
+    }));
+    assert!(resp.succeeded);
+}
+
+#[test]
+fn txn_checks_puts_before_ranges() {
+    let mut s = Store::new();
+    s.put("a", "1");
+    // etcd checks every put on the chosen path, then every range.
+    let resp = s.txn(TxnRequest {
+        compare: vec![],
+        success: vec![
+            range_op(RangeRequest {
+                key: "a".into(),
+                revision: 9,
+                ..Default::default()
+            }),
+            RequestOp {
+                request: Some(Request::RequestPut(PutRequest {
+                    key: "missing".into(),
+                    ignore_value: true,
+                    ..Default::default()
+                })),
+            },
+        ],
+        failure: vec![],
+    });
+    expect_error(resp, "etcdserver: key not found");
+}
+
+#[test]
+fn compaction_in_a_batch_does_not_disturb_readers_of_the_latest_revision() {
+    let s = Store::new();
+    let mut batch = s.mvcc.begin_apply().expect("begin");
+    for cmd in [
+        CommandRequest::Put(put_req("a", "1")),
+        CommandRequest::Compaction(CompactionRequest {
+            revision: 1,
+            physical: false,
+        }),
+    ] {
+        batch
+            .execute(&Command { request: Some(cmd) })
+            .expect("execute");
+        // Until the batch commits, readers see revision 0.
+        let resp = s
+            .mvcc
+            .range(&everything(0))
+            .expect("latest read during a batch");
+        assert_eq!((resp.header, resp.count), (header(0), 0));
+    }
+    batch.commit(&RaftMeta::default()).expect("commit");
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "1", 1, 1, 1)));
+    assert_eq!(s.mvcc.compact_revision(), 1);
+}
+
+#[test]
+fn cluster_id_can_be_set_while_a_batch_is_applied() {
+    let s = Store::new();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let mut batch = s.mvcc.begin_apply().expect("begin");
+        let setter = scope.spawn(|| s.mvcc.init_cluster_id(7));
+        std::thread::sleep(Duration::from_millis(50));
+        let applier = scope.spawn(move || {
+            let put = Command {
+                request: Some(CommandRequest::Put(put_req("a", "1"))),
+            };
+            let result = batch
+                .execute(&put)
+                .and_then(|_| batch.commit(&RaftMeta::default()));
+            let _ = done_tx.send(result);
+        });
+        match done_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(result) => result.expect("apply"),
+            Err(_) => {
+                eprintln!("deadlock: the batch cannot proceed while the cluster id is being set");
+                std::process::abort();
+            }
+        }
+        applier.join().expect("applier");
+        assert_eq!(setter.join().expect("setter"), Ok(7));
+    });
+    assert_eq!(s.mvcc.cluster_id(), 7);
+    assert_eq!(s.mvcc.current_revision(), 1);
+}

@@ -1,0 +1,229 @@
+//! End-to-end: real 3-member clusters of `keel store` processes on loopback. Leader election,
+//! writes through any member, SIGKILL of the leader without losing an acknowledged write, a
+//! killed member catching up (also by snapshot once the leader purged its log), and refusing
+//! to start on a damaged data dir.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use support::{Cluster, wait_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_every_member_are_read_back_everywhere() {
+    let cluster = Cluster::start(3, &[]);
+    cluster.leader().await;
+    for (i, member) in cluster.members.iter().enumerate() {
+        member
+            .put(&format!("any/{i}"), &format!("from-{}", member.name))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "put via {} failed: {e}\n{}",
+                    member.name,
+                    cluster.dump_logs()
+                )
+            });
+    }
+    let expected: Vec<(String, String)> = (0..3)
+        .map(|i| (format!("any/{i}"), format!("from-m{}", i + 1)))
+        .collect();
+    for member in &cluster.members {
+        // Linearizable reads see every acknowledged write immediately, on every member.
+        assert_eq!(
+            member
+                .get_prefix("any/", false)
+                .await
+                .expect("linearizable get"),
+            expected
+        );
+    }
+    for member in &cluster.members {
+        wait_for(
+            Duration::from_secs(5),
+            "serializable reads to converge",
+            || async { (member.get_prefix("any/", true).await.ok()? == expected).then_some(()) },
+        )
+        .await;
+    }
+}
+
+/// Writes `count` keys round-robin through the running members, retrying each until it is
+/// acknowledged; returns the acknowledged key -> value.
+async fn write_keys(
+    cluster: &Cluster,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+) -> BTreeMap<String, String> {
+    let mut acked = BTreeMap::new();
+    for i in range {
+        let key = format!("{prefix}{i:05}");
+        let value = format!("v{i}");
+        let running: Vec<_> = cluster.members.iter().filter(|m| m.is_running()).collect();
+        wait_for(
+            Duration::from_secs(20),
+            "a write to be acknowledged",
+            || async { running[i % running.len()].put(&key, &value).await.ok() },
+        )
+        .await;
+        acked.insert(key, value);
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_sigkill_loses_no_acknowledged_write_and_the_member_catches_up() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.leader().await;
+    let mut acked = write_keys(&cluster, "k/", 0..50).await;
+
+    // Kill the leader while a client keeps writing through the others.
+    cluster.members[leader].kill();
+    let new_leader = cluster.leader().await;
+    assert_ne!(new_leader, leader, "a new leader must take over");
+    acked.extend(write_keys(&cluster, "k/", 50..100).await);
+
+    let survivor = &cluster.members[new_leader];
+    let read: BTreeMap<String, String> = survivor
+        .get_prefix("k/", false)
+        .await
+        .expect("read")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        read, acked,
+        "every acknowledged write survives the leader's SIGKILL"
+    );
+
+    // The killed member rejoins from its data dir and catches up.
+    cluster.members[leader].restart();
+    let restarted = &cluster.members[leader];
+    wait_for(
+        Duration::from_secs(20),
+        "the restarted member to catch up",
+        || async {
+            let read: BTreeMap<String, String> = restarted
+                .get_prefix("k/", true)
+                .await
+                .ok()?
+                .into_iter()
+                .collect();
+            (read == acked).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_behind_a_purged_log_catches_up_by_snapshot() {
+    // Snapshot every 20 entries and keep only 5 behind it, so a member down for 200 writes
+    // can only catch up from a snapshot.
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "--snapshot-count",
+            "20",
+            "--experimental-snapshot-catchup-entries",
+            "5",
+        ],
+    );
+    let leader = cluster.leader().await;
+    let follower = (leader + 1) % 3;
+    let mut acked = write_keys(&cluster, "s/", 0..10).await;
+    cluster.members[follower].kill();
+    acked.extend(write_keys(&cluster, "s/", 10..210).await);
+    cluster.members[follower].restart();
+    let member = &cluster.members[follower];
+    wait_for(
+        Duration::from_secs(30),
+        "the lagging member to install a snapshot",
+        || async {
+            let read: BTreeMap<String, String> = member
+                .get_prefix("s/", true)
+                .await
+                .ok()?
+                .into_iter()
+                .collect();
+            (read == acked).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        member.log().contains("installed snapshot from leader"),
+        "catch-up must have used a snapshot:\n{}",
+        member.log()
+    );
+    // And it keeps following: a new write is visible there too.
+    cluster.members[leader]
+        .put("s/after", "1")
+        .await
+        .expect("put");
+    wait_for(
+        Duration::from_secs(10),
+        "the new write on the caught-up member",
+        || async {
+            member
+                .get_prefix("s/after", true)
+                .await
+                .ok()
+                .filter(|kvs| kvs.len() == 1)
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_refuses_to_start_without_its_state_machine_file() {
+    let mut cluster = Cluster::start(1, &[]);
+    cluster.leader().await;
+    cluster.members[0].put("a", "1").await.expect("put");
+    cluster.members[0].kill();
+    let db = cluster.members[0].data_dir.join("member/snap/db");
+    std::fs::remove_file(&db).expect("remove db");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("store")
+        .args(["--name", "m1"])
+        .arg("--data-dir")
+        .arg(&cluster.members[0].data_dir)
+        .args(["--listen-client-urls", &cluster.members[0].client_url])
+        .args(["--listen-peer-urls", &cluster.members[0].peer_url])
+        .output()
+        .expect("run keel store");
+    assert!(!output.status.success(), "must refuse to start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("state machine file is missing") && stderr.contains("member/snap/db"),
+        "the error must name the file and the problem: {stderr}"
+    );
+    assert!(!db.exists(), "it must not create an empty state machine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_refuses_to_start_on_a_damaged_state_machine_file() {
+    let mut cluster = Cluster::start(1, &[]);
+    cluster.leader().await;
+    cluster.members[0].put("a", "1").await.expect("put");
+    cluster.members[0].kill();
+    let db = cluster.members[0].data_dir.join("member/snap/db");
+    std::fs::write(
+        &db,
+        b"this is not a redb file at all, it has been overwritten",
+    )
+    .expect("damage db");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("store")
+        .args(["--name", "m1"])
+        .arg("--data-dir")
+        .arg(&cluster.members[0].data_dir)
+        .args(["--listen-client-urls", &cluster.members[0].client_url])
+        .args(["--listen-peer-urls", &cluster.members[0].peer_url])
+        .output()
+        .expect("run keel store");
+    assert!(!output.status.success(), "must refuse to start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("member/snap/db"),
+        "the error must name the file: {stderr}"
+    );
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Compatibility check: Debian's etcdctl (v3.4) drives a `keel up` cluster and a real etcd with
+# the same scenario; the outputs must be the same. Only what necessarily differs between two
+# clusters is normalised: member/cluster ids, raft terms, db sizes, timings.
+#
+# Usage: tests/compat/etcdctl.sh [path/to/keel]   (default: target/release/keel)
+# Ports: KEEL_COMPAT_PORT (default 40379) .. +6 for keel; +10 .. +11 for etcd.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+keel=${1:-$root/target/release/keel}
+base=${KEEL_COMPAT_PORT:-40379}
+export ETCDCTL_API=3
+
+for tool in etcd etcdctl python3; do
+  command -v "$tool" >/dev/null || { echo "compat: $tool is not installed" >&2; exit 1; }
+done
+[ -x "$keel" ] || { echo "compat: $keel is not built" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+keel_eps="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
+etcd_ep="127.0.0.1:$((base + 10))"
+
+"$keel" up --data-dir "$work/keel" \
+  --client-ports "$base,$((base + 1)),$((base + 2))" \
+  --peer-ports "$((base + 3)),$((base + 4)),$((base + 5))" >"$work/keel.log" 2>&1 &
+pids+=($!)
+etcd --name e1 --data-dir "$work/etcd" \
+  --listen-client-urls "http://$etcd_ep" --advertise-client-urls "http://$etcd_ep" \
+  --listen-peer-urls "http://127.0.0.1:$((base + 11))" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$((base + 11))" \
+  --initial-cluster "e1=http://127.0.0.1:$((base + 11))" >"$work/etcd.log" 2>&1 &
+pids+=($!)
+
+wait_ready() { # endpoints
+  for _ in $(seq 1 150); do
+    if etcdctl --endpoints "$1" --dial-timeout 1s endpoint health >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "compat: $1 never became healthy" >&2
+  tail -50 "$work/keel.log" "$work/etcd.log" >&2
+  exit 1
+}
+wait_ready "$keel_eps"
+wait_ready "$etcd_ep"
+
+# The scenario: every command a user's script is likely to run, in all three output formats.
+scenario() { # endpoints
+  local e="$1"
+  run() { echo "\$ etcdctl $*"; etcdctl --endpoints "$e" "$@" 2>&1 | grep -v '"level":"warn"' || echo "(exit $?)"; }
+  run put foo bar
+  run put foo2 bar2 --prev-kv
+  run put foo baz --prev-kv
+  run put fop x
+  run put a/1 one
+  run put a/2 two
+  run put a/3 three
+  run get foo
+  run get foo -w json
+  run get foo --print-value-only
+  run get --prefix a/
+  run get --prefix a/ --keys-only
+  run get --prefix a/ --limit 2 -w json
+  run get --prefix a/ --sort-by=MODIFY --order=DESCEND
+  run get --prefix a/ --sort-by=VALUE --order=ASCEND
+  run get --from-key a/2
+  run get foo --rev 2
+  run get foo --rev 2 -w json
+  run get foo --consistency s
+  run get --prefix "" --count-only -w json
+  run get missing
+  run get missing -w json
+  run get foo fop
+  run del a/3
+  run del a/ --prefix --prev-kv
+  run del nothing
+  run put foo qux --ignore-value
+  run get foo -w json
+  run put newkey v --ignore-value
+  run put "" v
+  echo 'mod("foo") > "0"
+
+put txn/ok 1
+get foo
+
+put txn/failed 1
+' | run txn
+  echo 'value("foo") = "nope"
+
+put txn/ok 2
+
+get foo
+del fop
+' | run txn -w json
+  echo 'create("never") = "0"
+version("foo") != "1"
+
+put txn/second 1
+
+' | run txn
+  run get --prefix txn/
+  run compaction 5
+  run get foo --rev 4
+  run compaction 5
+  run get foo --rev 1000
+  run get foo --rev 6 -w json
+  run member list -w json >/dev/null
+}
+
+normalise() {
+  python3 -c '
+import re, sys
+text = sys.stdin.read()
+for field in ("cluster_id", "member_id", "raft_term"):
+    text = re.sub(r"\"%s\":\d+" % field, "\"%s\":N" % field, text)
+print(text, end="")
+'
+}
+
+scenario "$keel_eps" | normalise >"$work/keel.out"
+scenario "$etcd_ep" | normalise >"$work/etcd.out"
+if ! diff -u "$work/etcd.out" "$work/keel.out"; then
+  echo "compat: FAILED: etcdctl output against Keel differs from etcd (- etcd, + keel)" >&2
+  exit 1
+fi
+echo "compat: KV scenario identical to etcd ($(grep -c '^\$ etcdctl' "$work/keel.out") commands)"
+
+# Cluster-level commands: ids, sizes and the leader differ by nature; check the shape.
+check() { # description, command output, regex every line must match
+  local what="$1" out="$2" pattern="$3"
+  if [ -z "$out" ] || echo "$out" | grep -Evq "$pattern"; then
+    echo "compat: FAILED: $what" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  echo "compat: $what ok"
+}
+members=$(etcdctl --endpoints "$keel_eps" member list)
+check "member list (3 started members with client URLs)" "$members" \
+  '^[0-9a-f]+, started, m[123], http://127\.0\.0\.1:[0-9]+, http://127\.0\.0\.1:[0-9]+, false$'
+[ "$(echo "$members" | wc -l)" -eq 3 ] || { echo "compat: FAILED: expected 3 members" >&2; exit 1; }
+status=$(etcdctl --endpoints "$keel_eps" endpoint status)
+check "endpoint status" "$status" \
+  '^127\.0\.0\.1:[0-9]+, [0-9a-f]+, 3\.5\.0, [0-9.]+ [kMG]?B, (true|false), false, [0-9]+, [0-9]+, [0-9]+, $'
+[ "$(echo "$status" | grep -c ', true, false,')" -eq 1 ] || { echo "compat: FAILED: expected exactly one leader" >&2; echo "$status" >&2; exit 1; }
+table=$(etcdctl --endpoints "$keel_eps" endpoint status -w table)
+check "endpoint status -w table" "$table" '^(\+[-+]+\+|\|.*\|)$'
+health=$(etcdctl --endpoints "$keel_eps" endpoint health 2>&1)
+check "endpoint health" "$health" '^127\.0\.0\.1:[0-9]+ is healthy: successfully committed proposal: took = .*$'
+echo "compat: all etcdctl checks passed"

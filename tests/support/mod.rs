@@ -1,0 +1,265 @@
+//! Test support: real `keel store` processes on free loopback ports with temp data dirs, and
+//! the helpers end-to-end tests share (clients, waiting on conditions, SIGKILL/restart).
+//! Every test gets its own ports and directories, so tests run in parallel and never collide
+//! with a running `keel up`.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keel_proto::etcdserverpb::kv_client::KvClient;
+use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use keel_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
+use tonic::transport::Channel;
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Polls `check` until it returns Some, or panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub struct Member {
+    pub name: String,
+    pub client_url: String,
+    pub peer_url: String,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    extra_args: Vec<String>,
+    initial_cluster: String,
+    child: Option<Child>,
+}
+
+impl Member {
+    fn spawn(&mut self) {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .arg("store")
+            .args(["--name", &self.name])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--listen-client-urls", &self.client_url])
+            .args(["--advertise-client-urls", &self.client_url])
+            .args(["--listen-peer-urls", &self.peer_url])
+            .args(["--initial-advertise-peer-urls", &self.peer_url])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(&self.extra_args)
+            .env("KEEL_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start keel store");
+        self.child = Some(child);
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts from the same data dir (bootstrap flags are passed again and must not matter).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub async fn kv(&self) -> Option<KvClient<Channel>> {
+        let channel = Channel::from_shared(self.client_url.clone())
+            .ok()?
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .ok()?;
+        Some(KvClient::new(channel))
+    }
+
+    pub async fn maintenance(&self) -> Option<MaintenanceClient<Channel>> {
+        MaintenanceClient::connect(self.client_url.clone())
+            .await
+            .ok()
+    }
+
+    /// (this member's id, the leader it knows of) if it answers Status.
+    pub async fn status(&self) -> Option<(u64, u64)> {
+        let mut client = self.maintenance().await?;
+        let status = client.status(StatusRequest {}).await.ok()?.into_inner();
+        Some((status.header?.member_id, status.leader))
+    }
+
+    pub async fn put(&self, key: &str, value: &str) -> Result<i64, tonic::Status> {
+        let mut kv = self
+            .kv()
+            .await
+            .ok_or_else(|| tonic::Status::unavailable("cannot connect"))?;
+        let response = kv
+            .put(PutRequest {
+                key: key.into(),
+                value: value.into(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        Ok(response.header.map_or(0, |h| h.revision))
+    }
+
+    /// Every key/value under `prefix`, read linearizably or serializably.
+    pub async fn get_prefix(
+        &self,
+        prefix: &str,
+        serializable: bool,
+    ) -> Result<Vec<(String, String)>, tonic::Status> {
+        let mut kv = self
+            .kv()
+            .await
+            .ok_or_else(|| tonic::Status::unavailable("cannot connect"))?;
+        let mut end = prefix.as_bytes().to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let response = kv
+            .range(RangeRequest {
+                key: prefix.into(),
+                range_end: end,
+                serializable,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        Ok(response
+            .kvs
+            .into_iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(&kv.key).into_owned(),
+                    String::from_utf8_lossy(&kv.value).into_owned(),
+                )
+            })
+            .collect())
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Cluster {
+    pub members: Vec<Member>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `n` members (m1..mN) with `extra_args` for every member.
+    pub fn start(n: usize, extra_args: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let planned: Vec<(String, String, String)> = (1..=n)
+            .map(|i| {
+                (
+                    format!("m{i}"),
+                    format!("http://127.0.0.1:{}", free_port()),
+                    format!("http://127.0.0.1:{}", free_port()),
+                )
+            })
+            .collect();
+        let initial_cluster = planned
+            .iter()
+            .map(|(name, _, peer)| format!("{name}={peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members: Vec<Member> = planned
+            .into_iter()
+            .map(|(name, client_url, peer_url)| Member {
+                data_dir: dir.path().join(&name),
+                log_path: dir.path().join(format!("{name}.log")),
+                name,
+                client_url,
+                peer_url,
+                extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+                initial_cluster: initial_cluster.clone(),
+                child: None,
+            })
+            .collect();
+        for member in &mut members {
+            member.spawn();
+        }
+        Cluster { members, _dir: dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// Waits until the running members agree on a leader that is one of them; its index.
+    pub async fn leader(&self) -> usize {
+        wait_for(Duration::from_secs(20), "a leader", || async {
+            let mut seen = Vec::new();
+            for (index, member) in self
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.is_running())
+            {
+                let (id, leader) = member.status().await?;
+                seen.push((index, id, leader));
+            }
+            let leader = seen.first()?.2;
+            if leader == 0 || seen.iter().any(|(_, _, l)| *l != leader) {
+                return None;
+            }
+            seen.iter()
+                .find(|(_, id, _)| *id == leader)
+                .map(|(index, _, _)| *index)
+        })
+        .await
+    }
+
+    pub fn dump_logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("===== {} =====\n{}", m.name, m.log()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
