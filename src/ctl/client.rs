@@ -49,9 +49,22 @@ impl Conn {
     where
         F: Future<Output = Result<tonic::Response<T>, Status>>,
     {
+        let start = tokio::time::Instant::now();
         match tokio::time::timeout(self.command_timeout, fut).await {
             Err(_) => Err(CtlError::new(exit::ERROR, DEADLINE_EXCEEDED)),
-            Ok(Err(status)) => Err(CtlError::new(exit::ERROR, status_message(&status))),
+            Ok(Err(status)) => {
+                // clientv3's toErr: a canceled/expired call whose context has expired
+                // reports the context's error. The server sees our deadline through the
+                // grpc-timeout header and may answer just before our own timer fires.
+                let expired = start.elapsed() + Duration::from_millis(50) >= self.command_timeout;
+                let msg = match status.code() {
+                    Code::Cancelled | Code::DeadlineExceeded if expired => {
+                        DEADLINE_EXCEEDED.to_string()
+                    }
+                    _ => status_message(&status),
+                };
+                Err(CtlError::new(exit::ERROR, msg))
+            }
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }
     }
@@ -148,7 +161,6 @@ pub fn status_message(status: &Status) -> String {
     }
     match status.code() {
         Code::DeadlineExceeded => DEADLINE_EXCEEDED.to_string(),
-        Code::Cancelled => "context canceled".to_string(),
         code => format!("rpc error: code = {} desc = {}", go_code_name(code), msg),
     }
 }

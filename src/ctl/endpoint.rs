@@ -4,16 +4,14 @@
 //! - status: a Maintenance `Status` call per endpoint; failures are reported on stderr as
 //!   `Failed to get the status of endpoint <ep> (<err>)`, the others are printed, and the
 //!   exit code is 1 if any failed.
-//! - health: a linearizable `Get("health")` per endpoint, timed (`took`), then an alarm
-//!   check; any unhealthy endpoint ends with `Error: unhealthy cluster` and exit code 1.
+//! - health: a linearizable `Get("health")` per endpoint, timed (`took`); any unhealthy
+//!   endpoint ends with `Error: unhealthy cluster` and exit code 1. (Like etcdctl v3.4,
+//!   and unlike v3.5+, no alarm check: `Alarm` is a raft proposal.)
 
 use std::time::Instant;
 
 use futures::future::join_all;
-use keel_proto::etcdserverpb::{
-    AlarmRequest, AlarmType, MemberListRequest, RangeRequest, StatusRequest, StatusResponse,
-    alarm_request,
-};
+use keel_proto::etcdserverpb::{MemberListRequest, RangeRequest, StatusRequest, StatusResponse};
 
 use super::client::{self, Conn};
 use super::output::{EpHealth, EpStatus};
@@ -107,33 +105,6 @@ async fn health_of(ctx: &Ctx, ep: &str) -> EpHealth {
         // Permission denied still means the request went through consensus.
         Err(e) if e.message == "etcdserver: permission denied" => h.health = true,
         Err(e) => h.error = e.message,
-    }
-    if h.health {
-        let mut m = conn.maintenance();
-        let req = AlarmRequest {
-            action: alarm_request::AlarmAction::Get as i32,
-            member_id: 0,
-            alarm: AlarmType::None as i32,
-        };
-        match conn.call(m.alarm(conn.request(req))).await {
-            Ok(resp) if !resp.alarms.is_empty() => {
-                h.health = false;
-                let mut err = String::from("Active Alarm(s): ");
-                for a in &resp.alarms {
-                    err.push_str(match AlarmType::try_from(a.alarm) {
-                        Ok(AlarmType::Nospace) => "NOSPACE ",
-                        Ok(AlarmType::Corrupt) => "CORRUPT ",
-                        _ => "UNKNOWN ",
-                    });
-                }
-                h.error = err;
-            }
-            Ok(_) => {}
-            Err(_) => {
-                h.health = false;
-                h.error = "Unable to fetch the alarm list".to_string();
-            }
-        }
     }
     h
 }

@@ -5,6 +5,8 @@
 //! `compaction_command.go` and clientv3's `OpOption`s (`WithPrefix`, `WithFromKey`,
 //! `WithSort`, ...).
 
+use std::os::unix::ffi::OsStrExt as _;
+
 use keel_proto::etcdserverpb::{
     CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, range_request,
 };
@@ -281,7 +283,7 @@ mod tests {
 
     fn get_args(args: &[&str]) -> GetArgs {
         GetArgs {
-            args: args.iter().map(|s| s.to_string()).collect(),
+            args: args.iter().map(|s| s.into()).collect(),
             consistency: "l".into(),
             ..Default::default()
         }

@@ -24,6 +24,7 @@ pub mod output;
 pub mod table;
 pub mod txn;
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -176,18 +177,18 @@ pub enum Command {
 pub struct GetArgs {
     /// <key> [range_end]
     #[arg(value_name = "KEY")]
-    pub args: Vec<String>,
+    pub args: Vec<OsString>,
 
     /// Linearizable(l) or Serializable(s)
     #[arg(long, default_value = "l")]
     pub consistency: String,
 
     /// Order of results; ASCEND or DESCEND (ASCEND by default)
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub order: String,
 
     /// Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION
-    #[arg(long = "sort-by", default_value = "")]
+    #[arg(long = "sort-by", default_value = "", hide_default_value = true)]
     pub sort_by: String,
 
     /// Maximum number of results
@@ -229,7 +230,7 @@ pub struct GetArgs {
 pub struct PutArgs {
     /// <key> [value]
     #[arg(value_name = "KEY")]
-    pub args: Vec<String>,
+    pub args: Vec<OsString>,
 
     /// lease ID (in hexadecimal) to attach to the key
     #[arg(long, default_value = "0")]
@@ -256,7 +257,7 @@ pub struct PutArgs {
 pub struct DelArgs {
     /// <key> [range_end]
     #[arg(value_name = "KEY")]
-    pub args: Vec<String>,
+    pub args: Vec<OsString>,
 
     /// delete keys with matching prefix
     #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
@@ -277,6 +278,10 @@ pub struct DelArgs {
 /// `txn [options]` (requests read from stdin)
 #[derive(Args, Debug, Clone, Default)]
 pub struct TxnArgs {
+    /// (txn takes no arguments; accepted only to report etcdctl's error)
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+
     /// Input transaction in interactive mode
     #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_value = "false",
           default_missing_value = "true", action = ArgAction::Set)]
@@ -435,7 +440,7 @@ mod tests {
         match cli.map(|c| &c.command) {
             Some(Command::Get(g)) => {
                 assert!(g.prefix);
-                assert_eq!(g.args, vec!["foo".to_string()]);
+                assert_eq!(g.args, vec![OsString::from("foo")]);
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -9,7 +9,9 @@
 //! etcdctl v3.4's `txn_command.go` (`fmt.Sscanf(.., "%q) %s %q", ..)` for compares,
 //! `argify` for request lines) including its error messages and exit codes.
 
+use std::ffi::OsString;
 use std::io::{BufRead, Write};
+use std::os::unix::ffi::OsStringExt as _;
 
 use clap::{Parser, Subcommand};
 use keel_proto::etcdserverpb::{Compare, RequestOp, TxnRequest, compare, request_op};
@@ -43,10 +45,10 @@ fn invalid_input(msg: String) -> CtlError {
 
 /// Reads one `\n`-terminated line like Go's `bufio.Reader.ReadString('\n')`: hitting the
 /// end of input before a newline is an `EOF` error, as in etcdctl.
-fn read_line(r: &mut dyn BufRead) -> Result<String, CtlError> {
+fn read_line(r: &mut dyn BufRead) -> Result<Vec<u8>, CtlError> {
     let mut buf = Vec::new();
     match r.read_until(b'\n', &mut buf) {
-        Ok(_) if buf.ends_with(b"\n") => Ok(String::from_utf8_lossy(&buf).into_owned()),
+        Ok(_) if buf.ends_with(b"\n") => Ok(buf),
         Ok(_) => Err(invalid_input("EOF".to_string())),
         Err(e) => Err(invalid_input(e.to_string())),
     }
@@ -69,6 +71,7 @@ pub fn read_txn(
     let mut compares = Vec::new();
     loop {
         let line = read_line(input)?;
+        let line = String::from_utf8_lossy(&line);
         let line = line.trim();
         if line.is_empty() {
             break;
@@ -90,7 +93,7 @@ fn read_ops(input: &mut dyn BufRead) -> Result<Vec<RequestOp>, CtlError> {
     let mut ops = Vec::new();
     loop {
         let line = read_line(input)?;
-        let line = line.trim();
+        let line = line.trim_ascii();
         if line.is_empty() {
             return Ok(ops);
         }
@@ -138,6 +141,19 @@ impl<'a> Scan<'a> {
         Some(v)
     }
 
+    /// A space in the format: one or more spaces in the input, or the end of the input.
+    fn space(&mut self) -> bool {
+        if self.rest.is_empty() {
+            return true;
+        }
+        let trimmed = self
+            .rest
+            .trim_start_matches(|c: char| c.is_whitespace() && c != '\n');
+        let matched = trimmed.len() < self.rest.len();
+        self.rest = trimmed;
+        matched
+    }
+
     /// A literal character of the format.
     fn literal(&mut self, c: char) -> bool {
         match self.rest.strip_prefix(c) {
@@ -179,11 +195,14 @@ pub fn parse_compare(line: &str) -> Result<Compare, CtlError> {
         key = k;
         n = 1;
         if scan.literal(')')
+            && scan.space()
             && let Some(o) = scan.token()
         {
             op = o;
             n = 2;
-            if let Some(v) = scan.quoted() {
+            if scan.space()
+                && let Some(v) = scan.quoted()
+            {
                 val = v;
                 n = 3;
             }
@@ -251,23 +270,23 @@ pub fn parse_compare(line: &str) -> Result<Compare, CtlError> {
 }
 
 /// etcdctl's `argify`: splits a request line into words, honouring `"double quoted"`
-/// (Go escapes) and `'single quoted'` words.
-pub fn argify(line: &str) -> Result<Vec<String>, CtlError> {
-    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\x0c' | '\r');
-    let chars: Vec<(usize, char)> = line.char_indices().collect();
+/// (Go escapes) and `'single quoted'` words. Works on bytes: unquoted words keep
+/// arbitrary (non-UTF-8) bytes, as in Go.
+pub fn argify(line: &[u8]) -> Result<Vec<Vec<u8>>, CtlError> {
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\x0c' | b'\r');
+    let n = line.len();
     let mut args = Vec::new();
     let mut i = 0;
-    while i < chars.len() {
-        let (start, c) = chars[i];
-        match c {
-            '"' => {
+    while i < n {
+        match line[i] {
+            b'"' => {
                 let mut j = i + 1;
                 let mut close = None;
-                while j < chars.len() {
-                    match chars[j].1 {
-                        '\\' if j + 1 < chars.len() => j += 2,
-                        '\\' => break,
-                        '"' => {
+                while j < n {
+                    match line[j] {
+                        b'\\' if j + 1 < n => j += 2,
+                        b'\\' => break,
+                        b'"' => {
                             close = Some(j);
                             break;
                         }
@@ -276,31 +295,28 @@ pub fn argify(line: &str) -> Result<Vec<String>, CtlError> {
                 }
                 match close {
                     Some(j) => {
-                        let end = chars[j].0 + 1;
-                        let v = gofmt::unquote(&line[start..end])
-                            .map_err(|e| invalid_input(e.to_string()))?;
-                        args.push(String::from_utf8_lossy(&v).into_owned());
+                        let lit = String::from_utf8_lossy(&line[i..=j]);
+                        let v = gofmt::unquote(&lit).map_err(|e| invalid_input(e.to_string()))?;
+                        args.push(v);
                         i = j + 1;
                     }
                     None => i += 1,
                 }
             }
-            '\'' => match chars[i + 1..].iter().position(|&(_, c)| c == '\'') {
+            b'\'' => match line[i + 1..].iter().position(|&c| c == b'\'') {
                 Some(off) => {
-                    let j = i + 1 + off;
-                    args.push(line[start + 1..chars[j].0].to_string());
-                    i = j + 1;
+                    args.push(line[i + 1..i + 1 + off].to_vec());
+                    i += off + 2;
                 }
                 None => i += 1,
             },
             c if is_space(c) => i += 1,
             _ => {
                 let mut j = i;
-                while j < chars.len() && !is_space(chars[j].1) {
+                while j < n && !is_space(line[j]) {
                     j += 1;
                 }
-                let end = chars.get(j).map(|&(b, _)| b).unwrap_or(line.len());
-                args.push(line[start..end].to_string());
+                args.push(line[i..j].to_vec());
                 i = j;
             }
         }
@@ -309,14 +325,16 @@ pub fn argify(line: &str) -> Result<Vec<String>, CtlError> {
 }
 
 /// etcdctl's `parseRequestUnion`: one `get`/`put`/`del` line.
-pub fn parse_request(line: &str) -> Result<RequestOp, CtlError> {
-    let args = argify(line)?;
+pub fn parse_request(raw: &[u8]) -> Result<RequestOp, CtlError> {
+    let line = String::from_utf8_lossy(raw);
+    let args = argify(raw)?;
     if args.len() < 2 {
         return Err(invalid_input(format!(
             "invalid txn compare request: {line}"
         )));
     }
-    let parsed = TxnLine::try_parse_from(&args)
+    let args = args.into_iter().map(OsString::from_vec);
+    let parsed = TxnLine::try_parse_from(args)
         .map_err(|_| invalid_input(format!("invalid txn request: {line}")))?;
     let request = match parsed.op {
         TxnOp::Put(a) => request_op::Request::RequestPut(kv::put_request(&a, None)?),
@@ -329,6 +347,12 @@ pub fn parse_request(line: &str) -> Result<RequestOp, CtlError> {
 }
 
 pub async fn txn(ctx: &Ctx, a: &TxnArgs) -> Result<(), CtlError> {
+    if !a.args.is_empty() {
+        return Err(CtlError::new(
+            exit::BAD_ARGS,
+            "txn command does not accept argument",
+        ));
+    }
     let req = {
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
@@ -402,6 +426,15 @@ mod tests {
             Some("malformed comparison: mod(a) > \"1\"; got mod(\"\")  \"\"".to_string())
         );
         assert_eq!(
+            parse_compare("mod(\"a\")>\"1\"").err().map(|e| e.message),
+            Some("malformed comparison: mod(\"a\")>\"1\"; got mod(\"a\")  \"\"".to_string())
+        );
+        assert_eq!(
+            parse_compare("mod(\"a\") >\"1\"").err().map(|e| e.message),
+            Some("malformed comparison: mod(\"a\") >\"1\"; got mod(\"a\") >\"1\" \"\"".to_string())
+        );
+        assert!(parse_compare("mod(\"a\")  >   \"1\"  trailing").is_ok());
+        assert_eq!(
             parse_compare("foo(\"a\") > \"1\"").err().map(|e| e.message),
             Some("malformed comparison: foo(\"a\") > \"1\" (unknown target foo)".to_string())
         );
@@ -414,33 +447,37 @@ mod tests {
     #[test]
     fn request_lines() {
         assert_eq!(
-            argify("put k 'a b' \"c\\\"d\" e\"f").ok(),
+            argify(b"put k 'a b' \"c\\\"d\" e\"f \"\\xff\"").ok(),
             Some(vec![
-                "put".into(),
-                "k".into(),
-                "a b".into(),
-                "c\"d".into(),
-                "e\"f".into()
+                b"put".to_vec(),
+                b"k".to_vec(),
+                b"a b".to_vec(),
+                b"c\"d".to_vec(),
+                b"e\"f".to_vec(),
+                vec![0xff],
             ])
         );
         assert_eq!(
-            parse_request("frob a").err().map(|e| e.message),
+            parse_request(b"frob a").err().map(|e| e.message),
             Some("invalid txn request: frob a".to_string())
         );
         assert_eq!(
-            parse_request("put").err().map(|e| e.message),
+            parse_request(b"put").err().map(|e| e.message),
             Some("invalid txn compare request: put".to_string())
         );
         assert_eq!(
-            parse_request("get a -w json").err().map(|e| e.code),
+            parse_request(b"get a -w json").err().map(|e| e.code),
             Some(exit::INVALID_INPUT)
         );
-        match parse_request("get k --prefix").ok().and_then(|r| r.request) {
+        match parse_request(b"get k --prefix")
+            .ok()
+            .and_then(|r| r.request)
+        {
             Some(request_op::Request::RequestRange(r)) => assert_eq!(r.range_end, b"l"),
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(
-            parse_request("put a").err().map(|e| e.code),
+            parse_request(b"put a").err().map(|e| e.code),
             Some(exit::BAD_ARGS)
         );
     }
