@@ -75,7 +75,11 @@ async fn limits_and_errors_match_etcd() {
         value: vec![b'x'; 1572864],
         ..Default::default()
     };
-    assert_status(kv.put(large).await, Code::InvalidArgument, "etcdserver: request is too large");
+    assert_status(
+        kv.put(large).await,
+        Code::InvalidArgument,
+        "etcdserver: request is too large",
+    );
     assert_status(
         kv.put(PutRequest {
             key: b"nokey".to_vec(),

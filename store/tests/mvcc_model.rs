@@ -195,7 +195,8 @@ fn branch(req: &TxnRequest, succeeded: bool) -> &[RequestOp] {
 /// The store as a list of full snapshots, one per revision.
 #[derive(Debug)]
 struct Model {
-    /// `revs[r]` is the key space at revision `r`; `revs[0]` is the empty store.
+    /// `revs[r]` is the key space at revision `r`; an empty store is at revision 1, as in etcd
+    /// (`revs[0]` and `revs[1]` are both empty).
     revs: Vec<Snapshot>,
     compacted: i64,
 }
@@ -203,7 +204,7 @@ struct Model {
 impl Model {
     fn new() -> Self {
         Self {
-            revs: vec![Snapshot::new()],
+            revs: vec![Snapshot::new(), Snapshot::new()],
             compacted: 0,
         }
     }
@@ -544,13 +545,26 @@ fn key_sel() -> impl Strategy<Value = KeySel> {
     ]
 }
 
-/// A revision relative to the store's current one: a quarter of the time 0 (the latest),
-/// otherwise anything in 0..=current+2 (so compacted and future revisions too).
+/// Keys for reads: mostly several of them, so that limits, sorting and filters matter.
+fn wide_key_sel() -> impl Strategy<Value = KeySel> {
+    let n = KEYS.len();
+    prop_oneof![
+        2 => (0..n).prop_map(KeySel::One),
+        3 => (0..n, 0..n).prop_map(|(a, b)| KeySel::Between(a.min(b), a.max(b))),
+        1 => (0..n, 0..n).prop_map(|(a, b)| KeySel::Between(a, b)),
+        2 => (0..n).prop_map(KeySel::Prefix),
+        2 => (0..n).prop_map(KeySel::From),
+        2 => Just(KeySel::All),
+    ]
+}
+
+/// A revision relative to the store's current one: 0 (the latest) three times in eight, a
+/// past revision (perhaps compacted) four times in eight, otherwise a future one.
 fn resolve_rev(sel: u8, current: i64) -> i64 {
-    if sel < 64 {
-        0
-    } else {
-        i64::from(sel) % (current + 3)
+    match sel {
+        0..96 => 0,
+        96..224 => 1 + i64::from(sel) % current.max(1),
+        _ => current + 1 + i64::from(sel % 2),
     }
 }
 
@@ -569,7 +583,7 @@ struct RangeSpec {
 
 fn range_spec() -> impl Strategy<Value = RangeSpec> {
     (
-        key_sel(),
+        wide_key_sel(),
         any::<u8>(),
         prop_oneof![3 => Just(0i64), 2 => 1i64..4],
         prop_oneof![2 => Just(0i32), 1 => 1i32..3],
@@ -633,9 +647,9 @@ fn put_spec() -> impl Strategy<Value = PutSpec> {
         0..KEYS.len(),
         0..VALUES.len(),
         any::<bool>(),
-        prop::bool::weighted(0.15),
-        prop::bool::weighted(0.08),
-        prop::bool::weighted(0.04),
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.05),
+        prop::bool::weighted(0.03),
     )
         .prop_map(
             |(key, value, prev_kv, ignore_value, ignore_lease, lease)| PutSpec {
@@ -680,7 +694,9 @@ struct DeleteSpec {
 }
 
 fn delete_spec() -> impl Strategy<Value = DeleteSpec> {
-    (key_sel(), any::<bool>()).prop_map(|(keys, prev_kv)| DeleteSpec { keys, prev_kv })
+    // Mostly single keys, so that the store does not empty out too often.
+    let keys = prop_oneof![2 => (0..KEYS.len()).prop_map(KeySel::One), 1 => key_sel()];
+    (keys, any::<bool>()).prop_map(|(keys, prev_kv)| DeleteSpec { keys, prev_kv })
 }
 
 impl DeleteSpec {
@@ -792,7 +808,7 @@ struct TxnSpec {
 fn txn_spec(depth: u32) -> BoxedStrategy<TxnSpec> {
     let leaf = prop_oneof![
         4 => put_spec().prop_map(TxnOp::Put),
-        2 => delete_spec().prop_map(TxnOp::Delete),
+        1 => delete_spec().prop_map(TxnOp::Delete),
         3 => range_spec().prop_map(TxnOp::Range),
     ];
     let op = if depth == 0 {
@@ -889,8 +905,8 @@ enum Write {
 
 fn write_spec() -> impl Strategy<Value = Write> {
     prop_oneof![
-        8 => put_spec().prop_map(Write::Put),
-        3 => delete_spec().prop_map(Write::Delete),
+        10 => put_spec().prop_map(Write::Put),
+        2 => delete_spec().prop_map(Write::Delete),
         6 => txn_spec(2).prop_map(Write::Txn),
         1 => any::<u8>().prop_map(Write::Compact),
     ]
@@ -1300,14 +1316,16 @@ fn expect_error(outcome: Outcome, message: &str) {
 #[test]
 fn noop_writes_do_not_bump_the_revision() {
     let mut s = Store::new();
-    assert_eq!(s.put("a", "1").header, header(1));
+    // An empty store is at revision 1; the first write gets revision 2.
+    assert_eq!(s.mvcc.current_revision(), 1);
+    assert_eq!(s.put("a", "1").header, header(2));
 
     // Deleting nothing: answered at the current revision, no new revision.
     let resp = s.delete("zz", "");
-    assert_eq!((resp.header, resp.deleted), (header(1), 0));
+    assert_eq!((resp.header, resp.deleted), (header(2), 0));
     let resp = s.delete("x", "z");
-    assert_eq!((resp.header, resp.deleted), (header(1), 0));
-    assert_eq!(s.mvcc.current_revision(), 1);
+    assert_eq!((resp.header, resp.deleted), (header(2), 0));
+    assert_eq!(s.mvcc.current_revision(), 2);
 
     // A read-only txn, and a txn whose chosen branch deletes nothing.
     let read_only = TxnRequest {
@@ -1325,24 +1343,24 @@ fn noop_writes_do_not_bump_the_revision() {
     };
     let resp = expect_txn(s.txn(read_only));
     assert!(resp.succeeded);
-    assert_eq!(resp.header, header(1));
+    assert_eq!(resp.header, header(2));
     let delete_nothing = TxnRequest {
         compare: vec![],
         success: vec![delete_op("q", ""), delete_op("r", "\0")],
         failure: vec![],
     };
-    assert_eq!(expect_txn(s.txn(delete_nothing)).header, header(1));
-    assert_eq!(s.mvcc.current_revision(), 1);
+    assert_eq!(expect_txn(s.txn(delete_nothing)).header, header(2));
+    assert_eq!(s.mvcc.current_revision(), 2);
 
     // A failed compaction or put changes nothing either.
     expect_error(
-        s.compact(5),
+        s.compact(6),
         "etcdserver: mvcc: required revision is a future revision",
     );
-    assert_eq!(s.mvcc.current_revision(), 1);
+    assert_eq!(s.mvcc.current_revision(), 2);
 
     // The next write takes the very next revision.
-    assert_eq!(s.put("b", "2").header, header(2));
+    assert_eq!(s.put("b", "2").header, header(3));
 }
 
 #[test]
@@ -1370,18 +1388,18 @@ fn txn_changes_share_one_revision_with_increasing_sub_revisions() {
         failure: vec![],
     }));
     assert!(resp.succeeded);
-    assert_eq!(resp.header, header(3));
+    assert_eq!(resp.header, header(4));
     let Some(Response::ResponseRange(range)) = &resp.responses[3].response else {
         panic!("not a range response: {resp:?}");
     };
     // Reads inside the txn see its own earlier changes, at the txn's revision.
-    assert_eq!(range.header, header(3));
+    assert_eq!(range.header, header(4));
     assert_eq!(
         range.kvs,
         vec![
-            kv("b", "2", 2, 2, 1),
-            kv("c", "3", 3, 3, 1),
-            kv("d", "4", 3, 3, 1)
+            kv("b", "2", 3, 3, 1),
+            kv("c", "3", 4, 4, 1),
+            kv("d", "4", 4, 4, 1)
         ]
     );
     let Some(Response::ResponseTxn(nested)) = &resp.responses[4].response else {
@@ -1392,17 +1410,17 @@ fn txn_changes_share_one_revision_with_increasing_sub_revisions() {
     let Some(Response::ResponsePut(put)) = &nested.responses[0].response else {
         panic!("not a put response: {nested:?}");
     };
-    assert_eq!(put.header, header(3));
+    assert_eq!(put.header, header(4));
 
     let (image, _) = s.mvcc.export_image().expect("export");
-    let at3: Vec<(i64, bool, Vec<u8>)> = image
+    let at4: Vec<(i64, bool, Vec<u8>)> = image
         .records
         .iter()
-        .filter(|r| r.main == 3)
+        .filter(|r| r.main == 4)
         .map(|r| (r.sub, r.tombstone, r.kv.clone().unwrap_or_default().key))
         .collect();
     assert_eq!(
-        at3,
+        at4,
         vec![
             (0, false, b"c".to_vec()),
             (1, true, b"a".to_vec()),
@@ -1410,7 +1428,7 @@ fn txn_changes_share_one_revision_with_increasing_sub_revisions() {
             (3, false, b"e".to_vec()),
         ]
     );
-    assert_eq!(s.mvcc.current_revision(), 3);
+    assert_eq!(s.mvcc.current_revision(), 4);
 }
 
 #[test]
@@ -1418,12 +1436,12 @@ fn version_and_create_revision_across_delete_and_recreate() {
     let mut s = Store::new();
     s.put("a", "1");
     let resp = s.put("a", "2");
-    assert_eq!(resp.header, header(2));
-    assert_eq!(s.get_kv("a", 0), Some(kv("a", "2", 1, 2, 2)));
+    assert_eq!(resp.header, header(3));
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "2", 2, 3, 2)));
     let resp = s.delete("a", "");
     assert_eq!(
         (resp.deleted, resp.prev_kvs),
-        (1, vec![kv("a", "2", 1, 2, 2)])
+        (1, vec![kv("a", "2", 2, 3, 2)])
     );
     assert_eq!(s.get_kv("a", 0), None);
     let resp = s.apply(CommandRequest::Put(PutRequest {
@@ -1434,14 +1452,15 @@ fn version_and_create_revision_across_delete_and_recreate() {
     assert_eq!(
         resp,
         Outcome::Put(PutResponse {
-            header: header(4),
+            header: header(5),
             prev_kv: None
         })
     );
-    assert_eq!(s.get_kv("a", 0), Some(kv("a", "3", 4, 4, 1)));
-    assert_eq!(s.get_kv("a", 1), Some(kv("a", "1", 1, 1, 1)));
-    assert_eq!(s.get_kv("a", 2), Some(kv("a", "2", 1, 2, 2)));
-    assert_eq!(s.get_kv("a", 3), None);
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "3", 5, 5, 1)));
+    assert_eq!(s.get_kv("a", 1), None);
+    assert_eq!(s.get_kv("a", 2), Some(kv("a", "1", 2, 2, 1)));
+    assert_eq!(s.get_kv("a", 3), Some(kv("a", "2", 2, 3, 2)));
+    assert_eq!(s.get_kv("a", 4), None);
 
     // Compares see a missing key as all zeroes (a value compare on it fails).
     let version_is = |v| {
@@ -1466,7 +1485,7 @@ fn version_and_create_revision_across_delete_and_recreate() {
         failure: vec![],
     };
     assert!(expect_txn(s.txn(txn(version_is(1)))).succeeded);
-    assert!(expect_txn(s.txn(txn(created_at(4)))).succeeded);
+    assert!(expect_txn(s.txn(txn(created_at(5)))).succeeded);
     s.delete("a", "");
     assert!(expect_txn(s.txn(txn(version_is(0)))).succeeded);
     assert!(expect_txn(s.txn(txn(created_at(0)))).succeeded);
@@ -1493,25 +1512,25 @@ fn compaction_at_a_compacted_revision_fails() {
         s.put("a", v);
     }
     assert_eq!(
-        s.compact(2),
-        Outcome::Compaction(CompactionResponse { header: header(3) })
+        s.compact(3),
+        Outcome::Compaction(CompactionResponse { header: header(4) })
     );
     let compacted = "etcdserver: mvcc: required revision has been compacted";
-    match s.compact(2) {
+    match s.compact(3) {
         Outcome::Error(err) => {
             assert_eq!(err.message, compacted);
             assert_eq!(err.code, StoreError::Compacted.code() as i32);
         }
-        other => panic!("second compaction at 2 succeeded: {other:?}"),
+        other => panic!("second compaction at 3 succeeded: {other:?}"),
     }
-    expect_error(s.compact(1), compacted);
+    expect_error(s.compact(2), compacted);
     expect_error(
-        s.compact(4),
+        s.compact(5),
         "etcdserver: mvcc: required revision is a future revision",
     );
-    assert_eq!(s.get("a", 1), Err(StoreError::Compacted));
-    assert_eq!(s.get_kv("a", 2), Some(kv("a", "2", 1, 2, 2)));
-    assert_eq!(s.get("a", 4), Err(StoreError::FutureRevision));
+    assert_eq!(s.get("a", 2), Err(StoreError::Compacted));
+    assert_eq!(s.get_kv("a", 3), Some(kv("a", "2", 2, 3, 2)));
+    assert_eq!(s.get("a", 5), Err(StoreError::FutureRevision));
     // A txn reading a compacted revision fails as a whole.
     let resp = s.txn(TxnRequest {
         compare: vec![],
@@ -1519,19 +1538,19 @@ fn compaction_at_a_compacted_revision_fails() {
             put_op("b", "1"),
             range_op(RangeRequest {
                 key: "a".into(),
-                revision: 1,
+                revision: 2,
                 ..Default::default()
             }),
         ],
         failure: vec![],
     });
     expect_error(resp, compacted);
-    assert_eq!(s.mvcc.current_revision(), 3);
+    assert_eq!(s.mvcc.current_revision(), 4);
     assert_eq!(
-        s.compact(3),
-        Outcome::Compaction(CompactionResponse { header: header(3) })
+        s.compact(4),
+        Outcome::Compaction(CompactionResponse { header: header(4) })
     );
-    assert_eq!(s.get_kv("a", 3), Some(kv("a", "3", 1, 3, 3)));
+    assert_eq!(s.get_kv("a", 4), Some(kv("a", "3", 2, 4, 3)));
 }
 
 #[test]
@@ -1556,7 +1575,7 @@ fn ignore_value_needs_an_existing_key() {
         failure: vec![],
     };
     expect_error(s.txn(txn.clone()), not_found);
-    assert_eq!(s.mvcc.current_revision(), 0);
+    assert_eq!(s.mvcc.current_revision(), 1);
     assert_eq!(s.get_kv("b", 0), None);
 
     s.put("a", "keep");
@@ -1567,13 +1586,13 @@ fn ignore_value_needs_an_existing_key() {
     assert_eq!(
         resp,
         Outcome::Put(PutResponse {
-            header: header(2),
-            prev_kv: Some(kv("a", "keep", 1, 1, 1)),
+            header: header(3),
+            prev_kv: Some(kv("a", "keep", 2, 2, 1)),
         })
     );
-    assert_eq!(s.get_kv("a", 0), Some(kv("a", "keep", 1, 2, 2)));
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "keep", 2, 3, 2)));
     assert!(expect_txn(s.txn(txn)).succeeded);
-    assert_eq!(s.get_kv("a", 0), Some(kv("a", "keep", 1, 3, 3)));
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "keep", 2, 4, 3)));
 
     // ignore_lease needs the key too; a lease that does not exist is refused.
     let ignore_lease = PutRequest {
@@ -1585,11 +1604,25 @@ fn ignore_value_needs_an_existing_key() {
         lease: 42,
         ..put_req("a", "v")
     };
-    expect_error(
-        s.apply(CommandRequest::Put(leased)),
-        "etcdserver: requested lease not found",
-    );
-    assert_eq!(s.mvcc.current_revision(), 3);
+    let lease_not_found = "etcdserver: requested lease not found";
+    expect_error(s.apply(CommandRequest::Put(leased)), lease_not_found);
+    // Both wrong: a plain put reports the lease (etcd's Put), a txn the key (checkRequestPut).
+    let both = PutRequest {
+        key: "zz".into(),
+        ignore_value: true,
+        lease: 42,
+        ..Default::default()
+    };
+    expect_error(s.apply(CommandRequest::Put(both.clone())), lease_not_found);
+    let txn = TxnRequest {
+        compare: vec![],
+        success: vec![RequestOp {
+            request: Some(Request::RequestPut(both)),
+        }],
+        failure: vec![],
+    };
+    expect_error(s.txn(txn), not_found);
+    assert_eq!(s.mvcc.current_revision(), 4);
 }
 
 #[test]
@@ -1606,10 +1639,10 @@ fn range_limit_sets_more_and_counts_everything() {
         ..Default::default()
     };
     let resp = s.mvcc.range(&all(2)).expect("range");
-    assert_eq!(resp.kvs, vec![kv("a", "5", 1, 1, 1), kv("b", "9", 2, 6, 2)]);
+    assert_eq!(resp.kvs, vec![kv("a", "5", 2, 2, 1), kv("b", "9", 3, 7, 2)]);
     assert!(resp.more);
     assert_eq!(resp.count, 5);
-    assert_eq!(resp.header, header(6));
+    assert_eq!(resp.header, header(7));
 
     let resp = s.mvcc.range(&all(5)).expect("range");
     assert_eq!((resp.kvs.len(), resp.more, resp.count), (5, false, 5));
@@ -1625,7 +1658,7 @@ fn range_limit_sets_more_and_counts_everything() {
             ..all(2)
         })
         .expect("range");
-    assert_eq!(resp.kvs, vec![kv("b", "9", 2, 6, 2), kv("a", "5", 1, 1, 1)]);
+    assert_eq!(resp.kvs, vec![kv("b", "9", 3, 7, 2), kv("a", "5", 2, 2, 1)]);
     assert!(resp.more);
     assert_eq!(resp.count, 5);
 
@@ -1637,14 +1670,14 @@ fn range_limit_sets_more_and_counts_everything() {
             ..all(2)
         })
         .expect("range");
-    assert_eq!(resp.kvs, vec![kv("c", "3", 3, 3, 1), kv("a", "5", 1, 1, 1)]);
+    assert_eq!(resp.kvs, vec![kv("c", "3", 4, 4, 1), kv("a", "5", 2, 2, 1)]);
     assert!(resp.more);
 
     // Filters: count is still every key in the range.
     let resp = s
         .mvcc
         .range(&RangeRequest {
-            min_mod_revision: 3,
+            min_mod_revision: 4,
             ..all(2)
         })
         .expect("range");
@@ -1660,13 +1693,13 @@ fn range_limit_sets_more_and_counts_everything() {
         .mvcc
         .range(&RangeRequest {
             count_only: true,
-            revision: 2,
+            revision: 3,
             ..all(1)
         })
         .expect("range");
     assert_eq!(
         (resp.kvs.len(), resp.more, resp.count, resp.header),
-        (0, false, 2, header(6))
+        (0, false, 2, header(7))
     );
     let resp = s
         .mvcc
@@ -1675,7 +1708,7 @@ fn range_limit_sets_more_and_counts_everything() {
             ..all(1)
         })
         .expect("range");
-    assert_eq!(resp.kvs, vec![kv("a", "", 1, 1, 1)]);
+    assert_eq!(resp.kvs, vec![kv("a", "", 2, 2, 1)]);
 }
 
 #[test]
@@ -1700,12 +1733,12 @@ fn txn_compares_see_the_state_before_the_txn() {
         ],
         failure: vec![],
     }));
-    assert_eq!(resp.header, header(2));
+    assert_eq!(resp.header, header(3));
     let Some(Response::ResponseTxn(nested)) = &resp.responses[1].response else {
         panic!("not a txn response: {resp:?}");
     };
     assert!(nested.succeeded);
-    assert_eq!(s.get_kv("b", 0), Some(kv("b", "saw old", 2, 2, 1)));
+    assert_eq!(s.get_kv("b", 0), Some(kv("b", "saw old", 3, 3, 1)));
 }
 
 #[test]
@@ -1713,7 +1746,7 @@ fn compare_uses_the_operand_of_its_own_target_only() {
     let mut s = Store::new();
     s.put("a", "1");
     s.put("a", "2");
-    // MOD compared with a Version operand: etcd compares mod_revision (2) with 0.
+    // MOD compared with a Version operand: etcd compares mod_revision (3) with 0.
     let mismatched = compare(
         "a",
         CompareTarget::Mod,
@@ -1761,23 +1794,23 @@ fn compaction_in_a_batch_does_not_disturb_readers_of_the_latest_revision() {
     for cmd in [
         CommandRequest::Put(put_req("a", "1")),
         CommandRequest::Compaction(CompactionRequest {
-            revision: 1,
+            revision: 2,
             physical: false,
         }),
     ] {
         batch
             .execute(&Command { request: Some(cmd) })
             .expect("execute");
-        // Until the batch commits, readers see revision 0.
+        // Until the batch commits, readers see the empty store at revision 1.
         let resp = s
             .mvcc
             .range(&everything(0))
             .expect("latest read during a batch");
-        assert_eq!((resp.header, resp.count), (header(0), 0));
+        assert_eq!((resp.header, resp.count), (header(1), 0));
     }
     batch.commit(&RaftMeta::default()).expect("commit");
-    assert_eq!(s.get_kv("a", 0), Some(kv("a", "1", 1, 1, 1)));
-    assert_eq!(s.mvcc.compact_revision(), 1);
+    assert_eq!(s.get_kv("a", 0), Some(kv("a", "1", 2, 2, 1)));
+    assert_eq!(s.mvcc.compact_revision(), 2);
 }
 
 #[test]
@@ -1808,5 +1841,5 @@ fn cluster_id_can_be_set_while_a_batch_is_applied() {
         assert_eq!(setter.join().expect("setter"), Ok(7));
     });
     assert_eq!(s.mvcc.cluster_id(), 7);
-    assert_eq!(s.mvcc.current_revision(), 1);
+    assert_eq!(s.mvcc.current_revision(), 2);
 }

@@ -4,7 +4,8 @@
 # clusters is normalised: member/cluster ids, raft terms, db sizes, timings.
 #
 # Usage: tests/compat/etcdctl.sh [path/to/keel]   (default: target/release/keel)
-# Ports: KEEL_COMPAT_PORT (default 40379) .. +6 for keel; +10 .. +11 for etcd.
+# Ports: KEEL_COMPAT_PORT (default 40379) .. +5 for keel up; +10, +11 for etcd; +20, +21 for a
+# single Keel member that keelctl (when built next to keel) is checked against.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,13 +50,22 @@ wait_ready() { # endpoints
   tail -50 "$work/keel.log" "$work/etcd.log" >&2
   exit 1
 }
+# A second, single-member Keel, fresh for the keelctl pass.
+keel_single="127.0.0.1:$((base + 20))"
+"$keel" store --name s1 --data-dir "$work/keel-single" \
+  --listen-client-urls "http://$keel_single" --advertise-client-urls "http://$keel_single" \
+  --listen-peer-urls "http://127.0.0.1:$((base + 21))" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$((base + 21))" >"$work/keel-single.log" 2>&1 &
+pids+=($!)
+
 wait_ready "$keel_eps"
 wait_ready "$etcd_ep"
+wait_ready "$keel_single"
 
 # The scenario: every command a user's script is likely to run, in all three output formats.
-scenario() { # endpoints
-  local e="$1"
-  run() { echo "\$ etcdctl $*"; etcdctl --endpoints "$e" "$@" 2>&1 | grep -v '"level":"warn"' || echo "(exit $?)"; }
+scenario() { # endpoints [client]
+  local e="$1" client="${2:-etcdctl}"
+  run() { echo "\$ etcdctl $*"; "$client" --endpoints "$e" "$@" 2>&1 | grep -v '"level":"warn"' || echo "(exit $?)"; }
   run put foo bar
   run put foo2 bar2 --prev-kv
   run put foo baz --prev-kv
@@ -75,7 +85,7 @@ scenario() { # endpoints
   run get foo --rev 2
   run get foo --rev 2 -w json
   run get foo --consistency s
-  run get --prefix "" --count-only -w json
+  run get --prefix "" --limit 1 --keys-only -w json
   run get missing
   run get missing -w json
   run get foo fop
@@ -133,6 +143,17 @@ if ! diff -u "$work/etcd.out" "$work/keel.out"; then
 fi
 echo "compat: KV scenario identical to etcd ($(grep -c '^\$ etcdctl' "$work/keel.out") commands)"
 
+# keelctl must print what etcdctl prints, against Keel too.
+keelctl="$(dirname "$keel")/keelctl"
+if [ -x "$keelctl" ]; then
+  scenario "$keel_single" "$keelctl" | normalise >"$work/keelctl.out"
+  if ! diff -u "$work/keel.out" "$work/keelctl.out"; then
+    echo "compat: FAILED: keelctl output differs from etcdctl's (- etcdctl, + keelctl)" >&2
+    exit 1
+  fi
+  echo "compat: keelctl prints the same as etcdctl for the whole scenario"
+fi
+
 # Cluster-level commands: ids, sizes and the leader differ by nature; check the shape.
 check() { # description, command output, regex every line must match
   local what="$1" out="$2" pattern="$3"
@@ -143,16 +164,20 @@ check() { # description, command output, regex every line must match
   fi
   echo "compat: $what ok"
 }
-members=$(etcdctl --endpoints "$keel_eps" member list)
-check "member list (3 started members with client URLs)" "$members" \
-  '^[0-9a-f]+, started, m[123], http://127\.0\.0\.1:[0-9]+, http://127\.0\.0\.1:[0-9]+, false$'
-[ "$(echo "$members" | wc -l)" -eq 3 ] || { echo "compat: FAILED: expected 3 members" >&2; exit 1; }
-status=$(etcdctl --endpoints "$keel_eps" endpoint status)
-check "endpoint status" "$status" \
-  '^127\.0\.0\.1:[0-9]+, [0-9a-f]+, 3\.5\.0, [0-9.]+ [kMG]?B, (true|false), false, [0-9]+, [0-9]+, [0-9]+, $'
-[ "$(echo "$status" | grep -c ', true, false,')" -eq 1 ] || { echo "compat: FAILED: expected exactly one leader" >&2; echo "$status" >&2; exit 1; }
-table=$(etcdctl --endpoints "$keel_eps" endpoint status -w table)
-check "endpoint status -w table" "$table" '^(\+[-+]+\+|\|.*\|)$'
-health=$(etcdctl --endpoints "$keel_eps" endpoint health 2>&1)
-check "endpoint health" "$health" '^127\.0\.0\.1:[0-9]+ is healthy: successfully committed proposal: took = .*$'
+clients=(etcdctl)
+[ -x "$keelctl" ] && clients+=("$keelctl")
+for client in "${clients[@]}"; do
+  members=$("$client" --endpoints "$keel_eps" member list)
+  check "$(basename "$client") member list (3 started members with client URLs)" "$members" \
+    '^[0-9a-f]+, started, m[123], http://127\.0\.0\.1:[0-9]+, http://127\.0\.0\.1:[0-9]+, false$'
+  [ "$(echo "$members" | wc -l)" -eq 3 ] || { echo "compat: FAILED: expected 3 members" >&2; exit 1; }
+  status=$("$client" --endpoints "$keel_eps" endpoint status)
+  check "$(basename "$client") endpoint status" "$status" \
+    '^127\.0\.0\.1:[0-9]+, [0-9a-f]+, 3\.5\.0, [0-9.]+ [kMG]?B, (true|false), false, [0-9]+, [0-9]+, [0-9]+, $'
+  [ "$(echo "$status" | grep -c ', true, false,')" -eq 1 ] || { echo "compat: FAILED: expected exactly one leader" >&2; echo "$status" >&2; exit 1; }
+  table=$("$client" --endpoints "$keel_eps" endpoint status -w table)
+  check "$(basename "$client") endpoint status -w table" "$table" '^(\+[-+]+\+|\|.*\|)$'
+  health=$("$client" --endpoints "$keel_eps" endpoint health 2>&1)
+  check "$(basename "$client") endpoint health" "$health" '^127\.0\.0\.1:[0-9]+ is healthy: successfully committed proposal: took = .*$'
+done
 echo "compat: all etcdctl checks passed"

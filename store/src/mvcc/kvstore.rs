@@ -225,7 +225,7 @@ impl Mvcc {
         txn.commit()?;
         *state = State {
             index,
-            current: image.current_revision,
+            current: image.current_revision.max(1),
             compacted: image.compact_revision,
             cluster_id: image.cluster_id,
         };
@@ -250,7 +250,8 @@ fn load_state(backend: &Backend) -> Result<State> {
     let meta = txn.open_table(META)?;
     let kv_table = txn.open_table(KV)?;
     let mut state = State {
-        current: backend::read_i64(&meta, backend::meta::CURRENT_REVISION)?,
+        // An empty store is at revision 1, as in etcd: the first write gets revision 2.
+        current: backend::read_i64(&meta, backend::meta::CURRENT_REVISION)?.max(1),
         compacted: backend::read_i64(&meta, backend::meta::COMPACT_REVISION)?,
         cluster_id: match backend::read_bytes(&meta, backend::meta::CLUSTER_ID)? {
             Some(bytes) => decode_u64(&bytes)?,

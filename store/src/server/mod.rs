@@ -319,6 +319,7 @@ pub async fn serve(
 
     let outcome = tokio::select! {
         _ = shutdown => Ok(()),
+        fatal = raft_failure(member.clone()) => Err(fatal),
         Some(result) = servers.join_next() => match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(err),
@@ -331,6 +332,21 @@ pub async fn serve(
         task.abort();
     }
     outcome
+}
+
+/// Resolves when Raft has stopped on a fatal error (e.g. the disk failed during apply). The
+/// member must then stop serving: its in-memory state may be ahead of what is durable.
+async fn raft_failure(member: Arc<Member>) -> ServerError {
+    let mut metrics = member.raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow_watched().running_state {
+            tracing::error!(%fatal, "raft stopped on a fatal error; shutting down");
+            return ServerError::Raft(fatal.to_string());
+        }
+        if metrics.changed().await.is_err() {
+            return ServerError::Raft("raft stopped".into());
+        }
+    }
 }
 
 /// One log line per leadership change, as etcd prints "elected leader".
