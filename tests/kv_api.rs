@@ -170,6 +170,21 @@ async fn limits_and_errors_match_etcd() {
         .into_inner();
     assert_eq!(at_compaction.kvs[0].value, b"v1");
 
+    // Extreme limits are no limit at all, never an overflow.
+    for limit in [i64::MAX, -1] {
+        let all = kv
+            .range(RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                limit,
+                ..Default::default()
+            })
+            .await
+            .expect("range with an extreme limit")
+            .into_inner();
+        assert_eq!((all.kvs.len(), all.more, all.count), (1, false, 1));
+    }
+
     // A txn whose compare reads the value, over gRPC.
     let txn = kv
         .txn(TxnRequest {

@@ -360,12 +360,11 @@ fn finish_range<T: ReadableTable<u128, &'static [u8]>>(
         fetch = 0; // fetch everything; filter, sort and truncate afterwards
     }
     if fetch > 0 {
-        fetch += 1; // one extra to know whether there are more
+        fetch = fetch.saturating_add(1); // one extra to know whether there are more
     }
-    let take = if fetch <= 0 {
-        plan.revisions.len()
-    } else {
-        (fetch as usize).min(plan.revisions.len())
+    let take = match usize::try_from(fetch) {
+        Ok(fetch) if fetch > 0 => fetch.min(plan.revisions.len()),
+        _ => plan.revisions.len(),
     };
     let mut kvs = Vec::with_capacity(take);
     for rev in &plan.revisions[..take] {
