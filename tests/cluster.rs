@@ -173,6 +173,20 @@ async fn a_member_behind_a_purged_log_catches_up_by_snapshot() {
     .await;
 }
 
+/// Runs `keel store` on the member's data dir with only what a restart needs (no bootstrap
+/// flags), to completion.
+fn start_without_bootstrap_flags(member: &support::Member) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("store")
+        .args(["--name", &member.name])
+        .arg("--data-dir")
+        .arg(&member.data_dir)
+        .args(["--listen-client-urls", &member.client_url])
+        .args(["--listen-peer-urls", &member.peer_url])
+        .output()
+        .expect("run keel store")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_refuses_to_start_without_its_state_machine_file() {
     let mut cluster = Cluster::start(1, &[]);
@@ -181,15 +195,7 @@ async fn a_member_refuses_to_start_without_its_state_machine_file() {
     cluster.members[0].kill();
     let db = cluster.members[0].data_dir.join("member/snap/db");
     std::fs::remove_file(&db).expect("remove db");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
-        .arg("store")
-        .args(["--name", "m1"])
-        .arg("--data-dir")
-        .arg(&cluster.members[0].data_dir)
-        .args(["--listen-client-urls", &cluster.members[0].client_url])
-        .args(["--listen-peer-urls", &cluster.members[0].peer_url])
-        .output()
-        .expect("run keel store");
+    let output = start_without_bootstrap_flags(&cluster.members[0]);
     assert!(!output.status.success(), "must refuse to start");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -211,15 +217,7 @@ async fn a_member_refuses_to_start_on_a_damaged_state_machine_file() {
         b"this is not a redb file at all, it has been overwritten",
     )
     .expect("damage db");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
-        .arg("store")
-        .args(["--name", "m1"])
-        .arg("--data-dir")
-        .arg(&cluster.members[0].data_dir)
-        .args(["--listen-client-urls", &cluster.members[0].client_url])
-        .args(["--listen-peer-urls", &cluster.members[0].peer_url])
-        .output()
-        .expect("run keel store");
+    let output = start_without_bootstrap_flags(&cluster.members[0]);
     assert!(!output.status.success(), "must refuse to start");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

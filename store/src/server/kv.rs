@@ -45,10 +45,23 @@ impl KvService {
             .result
             .ok_or_else(|| Status::internal("empty result from the state machine"))
     }
+}
 
-    fn unexpected() -> Status {
-        Status::internal("state machine answered with another request's result")
-    }
+/// Proposes `$request`, expects the `$outcome` variant back and stamps this member's header on
+/// it (the state machine only knows the revision).
+macro_rules! propose_and_answer {
+    ($self:ident, $request:expr, $outcome:path) => {
+        match $self.propose($request).await? {
+            $outcome(mut response) => {
+                let revision = response.header.map_or(0, |h| h.revision);
+                response.header = Some($self.member.header(revision));
+                Ok(Response::new(response))
+            }
+            _ => Err(Status::internal(
+                "state machine answered with another request's result",
+            )),
+        }
+    };
 }
 
 #[tonic::async_trait]
@@ -72,14 +85,7 @@ impl Kv for KvService {
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_put(&request)?;
-        match self.propose(CommandRequest::Put(request)).await? {
-            CommandOutcome::Put(mut response) => {
-                let revision = response.header.map_or(0, |h| h.revision);
-                response.header = Some(self.member.header(revision));
-                Ok(Response::new(response))
-            }
-            _ => Err(Self::unexpected()),
-        }
+        propose_and_answer!(self, CommandRequest::Put(request), CommandOutcome::Put)
     }
 
     async fn delete_range(
@@ -89,28 +95,18 @@ impl Kv for KvService {
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_delete(&request)?;
-        match self.propose(CommandRequest::DeleteRange(request)).await? {
-            CommandOutcome::DeleteRange(mut response) => {
-                let revision = response.header.map_or(0, |h| h.revision);
-                response.header = Some(self.member.header(revision));
-                Ok(Response::new(response))
-            }
-            _ => Err(Self::unexpected()),
-        }
+        propose_and_answer!(
+            self,
+            CommandRequest::DeleteRange(request),
+            CommandOutcome::DeleteRange
+        )
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_txn(&request, self.member.config.max_txn_ops)?;
-        match self.propose(CommandRequest::Txn(request)).await? {
-            CommandOutcome::Txn(mut response) => {
-                let revision = response.header.map_or(0, |h| h.revision);
-                response.header = Some(self.member.header(revision));
-                Ok(Response::new(response))
-            }
-            _ => Err(Self::unexpected()),
-        }
+        propose_and_answer!(self, CommandRequest::Txn(request), CommandOutcome::Txn)
     }
 
     async fn compact(
@@ -118,13 +114,10 @@ impl Kv for KvService {
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
         let request = request.into_inner();
-        match self.propose(CommandRequest::Compaction(request)).await? {
-            CommandOutcome::Compaction(mut response) => {
-                let revision = response.header.map_or(0, |h| h.revision);
-                response.header = Some(self.member.header(revision));
-                Ok(Response::new(response))
-            }
-            _ => Err(Self::unexpected()),
-        }
+        propose_and_answer!(
+            self,
+            CommandRequest::Compaction(request),
+            CommandOutcome::Compaction
+        )
     }
 }

@@ -269,20 +269,8 @@ pub async fn serve(
                 .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES),
         );
-        let mut stop = stop_rx.clone();
         tracing::info!(%url, "serving peers");
-        servers.spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
-            router
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                })
-                .await
-                .map_err(|e| ServerError::Listen {
-                    url,
-                    reason: e.to_string(),
-                })
-        });
+        servers.spawn(run_router(router, url, listener, stop_rx.clone()));
     }
     for (url, listener) in client_listeners {
         let router = tonic::transport::Server::builder()
@@ -296,20 +284,8 @@ pub async fn serve(
             .add_service(MaintenanceServer::new(
                 maintenance::MaintenanceService::new(member.clone()),
             ));
-        let mut stop = stop_rx.clone();
         tracing::info!(%url, "serving clients");
-        servers.spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
-            router
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                })
-                .await
-                .map_err(|e| ServerError::Listen {
-                    url,
-                    reason: e.to_string(),
-                })
-        });
+        servers.spawn(run_router(router, url, listener, stop_rx.clone()));
     }
 
     let background = [
@@ -332,6 +308,24 @@ pub async fn serve(
         task.abort();
     }
     outcome
+}
+
+/// Serves one listener until `stop` turns true.
+async fn run_router(
+    router: tonic::transport::server::Router,
+    url: String,
+    listener: TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await
+        .map_err(|e| ServerError::Listen {
+            url,
+            reason: e.to_string(),
+        })
 }
 
 /// Resolves when Raft has stopped on a fatal error (e.g. the disk failed during apply). The
