@@ -55,6 +55,40 @@ pub struct StoreArgs {
     /// Number of entries kept behind a snapshot for slow followers to catch up.
     #[arg(long, default_value_t = 5000)]
     pub experimental_snapshot_catchup_entries: u64,
+    /// Duration of periodic watch progress notifications (e.g. 10m, 5s, 500ms).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub experimental_watch_progress_notify_interval: Duration,
+    /// How often the leader persists remaining lease TTLs through Raft so that a new leader
+    /// resumes leases from there (e.g. 5m, 1s, 500ms). Keel always checkpoints, as etcd does
+    /// with --experimental-enable-lease-checkpoint.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub experimental_lease_checkpoint_interval: Duration,
+}
+
+/// Go-style durations as etcd's flags take them: a number with ms, s, m or h.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {value:?}"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" | "" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {value:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        return Err(format!("duration {value:?} must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 impl StoreArgs {
@@ -98,6 +132,8 @@ impl StoreArgs {
         config.max_txn_ops = self.max_txn_ops;
         config.snapshot_count = self.snapshot_count.max(1);
         config.snapshot_catchup_entries = self.experimental_snapshot_catchup_entries;
+        config.watch_progress_notify_interval = self.experimental_watch_progress_notify_interval;
+        config.lease_checkpoint_interval = self.experimental_lease_checkpoint_interval;
         Ok(config)
     }
 }

@@ -28,6 +28,13 @@ impl fmt::Display for Command {
                 txn.failure.len()
             ),
             Some(command::Request::Compaction(c)) => write!(f, "compact({})", c.revision),
+            Some(command::Request::LeaseGrant(g)) => {
+                write!(f, "lease_grant({:x}, {}s)", g.id, g.ttl)
+            }
+            Some(command::Request::LeaseRevoke(r)) => write!(f, "lease_revoke({:x})", r.id),
+            Some(command::Request::LeaseCheckpoint(c)) => {
+                write!(f, "lease_checkpoint({} leases)", c.checkpoints.len())
+            }
             None => write!(f, "empty"),
         }
     }

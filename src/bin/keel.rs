@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one store member (etcd's flags).
-    Store(keel::member::StoreArgs),
+    Store(Box<keel::member::StoreArgs>),
     /// Run a local 3-member cluster (m1, m2, m3) as child processes.
     Up(keel::up::UpArgs),
 }
@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Store(args) => keel::member::run(args).await,
+            Command::Store(args) => keel::member::run(*args).await,
             Command::Up(args) => keel::up::run(args).await,
         }
     })

@@ -6,6 +6,8 @@
 //!
 //! - [`kv`]: `get`, `put`, `del`, `compaction`;
 //! - [`txn`]: `txn` and its stdin syntax parser;
+//! - [`watch`]: `watch`, including its interactive and exec forms;
+//! - [`lease`]: `lease grant|revoke|timetolive|list|keep-alive`;
 //! - [`endpoint`]: `endpoint status` and `endpoint health`;
 //! - [`member`]: `member list`;
 //! - [`output`], [`table`], [`gofmt`]: etcdctl's simple/json/table/fields printers and
@@ -19,10 +21,12 @@ pub mod client;
 pub mod endpoint;
 pub mod gofmt;
 pub mod kv;
+pub mod lease;
 pub mod member;
 pub mod output;
 pub mod table;
 pub mod txn;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -162,6 +166,11 @@ pub enum Command {
     Txn(TxnArgs),
     /// Compacts the event history in etcd
     Compaction(CompactionArgs),
+    /// Watches events stream on keys or prefixes
+    Watch(WatchArgs),
+    /// Lease related commands
+    #[command(subcommand)]
+    Lease(LeaseCommand),
     /// Endpoint related commands
     #[command(subcommand)]
     Endpoint(EndpointCommand),
@@ -301,6 +310,99 @@ pub struct CompactionArgs {
     pub physical: bool,
 }
 
+/// `watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct WatchArgs {
+    /// [key or prefix] [range_end]
+    #[arg(value_name = "KEY")]
+    pub args: Vec<OsString>,
+
+    /// command run for every event (after `--`), with `ETCD_WATCH_*` set
+    #[arg(last = true, value_name = "EXEC")]
+    pub exec: Option<Vec<OsString>>,
+
+    /// Interactive mode
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub interactive: bool,
+
+    /// Watch on a prefix if prefix is set
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub prefix: bool,
+
+    /// Revision to start watching
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub rev: i64,
+
+    /// get the previous key-value pair before the event happens
+    #[arg(long = "prev-kv", num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub prev_kv: bool,
+
+    /// get periodic watch progress notification from server (etcdctl v3.5+)
+    #[arg(long = "progress-notify", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", action = ArgAction::Set)]
+    pub progress_notify: bool,
+}
+
+/// `lease <subcommand>`
+#[derive(Subcommand, Debug)]
+pub enum LeaseCommand {
+    /// Creates leases
+    Grant(LeaseGrantArgs),
+    /// Revokes leases
+    Revoke(LeaseRevokeArgs),
+    /// Get lease information
+    Timetolive(LeaseTimeToLiveArgs),
+    /// List all active leases
+    List,
+    /// Keeps leases alive (renew)
+    KeepAlive(LeaseKeepAliveArgs),
+}
+
+/// `lease grant <ttl>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct LeaseGrantArgs {
+    /// <ttl> (seconds)
+    #[arg(value_name = "TTL")]
+    pub args: Vec<String>,
+}
+
+/// `lease revoke <leaseID>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct LeaseRevokeArgs {
+    /// <leaseID> (hex)
+    #[arg(value_name = "LEASE_ID")]
+    pub args: Vec<String>,
+}
+
+/// `lease timetolive [options] <leaseID>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct LeaseTimeToLiveArgs {
+    /// <leaseID> (hex)
+    #[arg(value_name = "LEASE_ID")]
+    pub args: Vec<String>,
+
+    /// Get keys attached to this lease
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub keys: bool,
+}
+
+/// `lease keep-alive [options] <leaseID>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct LeaseKeepAliveArgs {
+    /// <leaseID> (hex)
+    #[arg(value_name = "LEASE_ID")]
+    pub args: Vec<String>,
+
+    /// Resets the keep-alive time to its original value and exits immediately
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub once: bool,
+}
+
 /// `endpoint <subcommand>`
 #[derive(Subcommand, Debug)]
 pub enum EndpointCommand {
@@ -394,6 +496,12 @@ pub async fn run_async(cli: Cli) -> anyhow::Result<()> {
         Command::Del(a) => kv::del(&ctx, &a).await?,
         Command::Txn(a) => txn::txn(&ctx, &a).await?,
         Command::Compaction(a) => kv::compaction(&ctx, &a).await?,
+        Command::Watch(a) => watch::watch(&ctx, &a).await?,
+        Command::Lease(LeaseCommand::Grant(a)) => lease::grant(&ctx, &a).await?,
+        Command::Lease(LeaseCommand::Revoke(a)) => lease::revoke(&ctx, &a).await?,
+        Command::Lease(LeaseCommand::Timetolive(a)) => lease::time_to_live(&ctx, &a).await?,
+        Command::Lease(LeaseCommand::List) => lease::list(&ctx).await?,
+        Command::Lease(LeaseCommand::KeepAlive(a)) => lease::keep_alive(&ctx, &a).await?,
         Command::Endpoint(EndpointCommand::Health(a)) => endpoint::health(&ctx, &a).await?,
         Command::Endpoint(EndpointCommand::Status(a)) => endpoint::status(&ctx, &a).await?,
         Command::Member(MemberCommand::List) => member::list(&ctx).await?,
@@ -416,6 +524,33 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn watch_and_lease_parse() {
+        let cli = Cli::try_parse_from([
+            "keelctl", "watch", "foo", "--prefix", "--rev", "3", "--", "echo", "--prefix",
+        ])
+        .ok();
+        match cli.map(|c| c.command) {
+            Some(Command::Watch(w)) => {
+                assert!(w.prefix && !w.interactive);
+                assert_eq!(w.rev, 3);
+                assert_eq!(w.args, vec![OsString::from("foo")]);
+                assert_eq!(
+                    w.exec,
+                    Some(vec![OsString::from("echo"), OsString::from("--prefix")])
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["keelctl", "watch", "-i"]).ok();
+        assert!(matches!(cli.map(|c| c.command), Some(Command::Watch(w)) if w.interactive));
+        let cli = Cli::try_parse_from(["keelctl", "lease", "keep-alive", "--once", "abc"]).ok();
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Some(Command::Lease(LeaseCommand::KeepAlive(k))) if k.once && k.args == ["abc"]
+        ));
     }
 
     #[test]

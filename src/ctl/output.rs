@@ -9,16 +9,22 @@
 //! - table: tablewriter tables (only member/endpoint commands; others refuse like etcdctl).
 //! - fields: `"Name" : value` lines.
 //! - protobuf: the raw response message.
+//!
+//! Watch and lease responses are printed as clientv3's wrapper types, as etcdctl does: a
+//! watch response is `clientv3.WatchResponse` (JSON `{"Header":..,"Events":..,..}`), and
+//! the lease responses embed `*pb.ResponseHeader`, whose fields JSON therefore hoists to
+//! the top level (and whose `Marshal` is all `-w protobuf` prints).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use base64::Engine as _;
 use keel_proto::etcdserverpb::{
-    DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse, ResponseHeader,
-    ResponseOp, StatusResponse, TxnResponse, response_op,
+    DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
+    LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse, PutResponse, RangeResponse,
+    ResponseHeader, ResponseOp, StatusResponse, TxnResponse, WatchResponse, response_op,
 };
-use keel_proto::mvccpb::KeyValue;
+use keel_proto::mvccpb::{Event, KeyValue, event};
 
 use super::gofmt::{self, push_json_string, quote};
 use super::{CtlError, exit, table};
@@ -74,6 +80,42 @@ pub struct EpHealth {
     pub health: bool,
     pub took: String,
     pub error: String,
+}
+
+/// A watch response as clientv3 hands it to etcdctl (`clientv3.WatchResponse`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WatchResp {
+    pub header: ResponseHeader,
+    /// `None` (JSON `null`) only in the responses clientv3 makes up when it closes a watch
+    /// itself; responses from the server always carry a (possibly empty) list.
+    pub events: Option<Vec<Event>>,
+    pub compact_revision: i64,
+    pub canceled: bool,
+    pub created: bool,
+    /// The server's `cancel_reason` (not printed; used for the cancel message).
+    pub cancel_reason: String,
+    /// The error that closed the watch on the client side (not printed).
+    pub close_err: Option<String>,
+}
+
+impl WatchResp {
+    /// clientv3's `IsProgressNotify`.
+    pub fn is_progress_notify(&self) -> bool {
+        self.events.as_ref().is_none_or(|e| e.is_empty())
+            && !self.canceled
+            && !self.created
+            && self.compact_revision == 0
+            && self.header.revision != 0
+    }
+}
+
+/// Go's `fmt.Sprintf("%016x", id)` for a lease ID (a sign, if any, counts in the width).
+pub fn lease_hex(id: i64) -> String {
+    if id < 0 {
+        format!("-{:015x}", id.unsigned_abs())
+    } else {
+        format!("{id:016x}")
+    }
 }
 
 /// What a printer produced: bytes for stdout and text for stderr (etcdctl writes the
@@ -303,6 +345,253 @@ impl Printer {
         }
         Ok(s.into())
     }
+}
+
+impl Printer {
+    /// etcdctl's `display.Watch` for one response.
+    pub fn watch(&self, r: &WatchResp) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                for e in r.events.iter().flatten() {
+                    let _ = writeln!(s, "{}", event_type_name(e.r#type));
+                    if let Some(prev) = &e.prev_kv {
+                        print_kv(&mut s, self, prev);
+                    }
+                    print_kv(&mut s, self, &e.kv.clone().unwrap_or_default());
+                }
+            }
+            OutputFormat::Json => s = (json_watch(r) + "\n").into_bytes(),
+            OutputFormat::Fields => {
+                fields_hdr(&mut s, Some(&r.header));
+                for e in r.events.iter().flatten() {
+                    let _ = writeln!(s, "\"Type\" : {}", event_type_name(e.r#type));
+                    if let Some(prev) = &e.prev_kv {
+                        fields_kv(&mut s, "Prev", prev);
+                    }
+                    fields_kv(&mut s, "", &e.kv.clone().unwrap_or_default());
+                }
+            }
+            OutputFormat::Protobuf => {
+                return Ok(pb(&WatchResponse {
+                    header: Some(r.header),
+                    events: r.events.clone().unwrap_or_default(),
+                    compact_revision: r.compact_revision,
+                    canceled: r.canceled,
+                    created: r.created,
+                    ..Default::default()
+                }));
+            }
+            OutputFormat::Table => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    pub fn lease_grant(&self, r: &LeaseGrantResponse) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                let _ = writeln!(s, "lease {} granted with TTL({}s)", lease_hex(r.id), r.ttl);
+            }
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.promoted_header(r.header.as_ref());
+                o.raw("ID", &r.id.to_string());
+                o.raw("TTL", &r.ttl.to_string());
+                o.string_always("Error", &r.error);
+                s = (o.finish() + "\n").into_bytes();
+            }
+            OutputFormat::Fields => {
+                fields_hdr(&mut s, r.header.as_ref());
+                let _ = writeln!(s, "\"ID\" : {}", r.id);
+                let _ = writeln!(s, "\"TTL\" : {}", r.ttl);
+            }
+            OutputFormat::Protobuf => return Ok(pb(&r.header.unwrap_or_default())),
+            OutputFormat::Table => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    /// `id` is the lease the user named (etcdctl prints it, not anything from `r`).
+    pub fn lease_revoke(&self, id: i64, r: &LeaseRevokeResponse) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                let _ = writeln!(s, "lease {} revoked", lease_hex(id));
+            }
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.header(r.header.as_ref());
+                s = (o.finish() + "\n").into_bytes();
+            }
+            OutputFormat::Fields => fields_hdr(&mut s, r.header.as_ref()),
+            OutputFormat::Protobuf => {
+                // clientv3.LeaseRevokeResponse is a bare struct type without Marshal.
+                let hdr = match &r.header {
+                    Some(h) => header_text(h),
+                    None => "<nil>".to_string(),
+                };
+                return Err(CtlError::new(
+                    exit::BAD_FEATURE,
+                    format!(
+                        "marshal unsupported for type clientv3.LeaseRevokeResponse ({{{hdr}}})"
+                    ),
+                ));
+            }
+            OutputFormat::Table => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    pub fn lease_keep_alive(&self, r: &LeaseKeepAliveResponse) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                let _ = writeln!(
+                    s,
+                    "lease {} keepalived with TTL({})",
+                    lease_hex(r.id),
+                    r.ttl
+                );
+            }
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.promoted_header(r.header.as_ref());
+                o.raw("ID", &r.id.to_string());
+                o.raw("TTL", &r.ttl.to_string());
+                s = (o.finish() + "\n").into_bytes();
+            }
+            OutputFormat::Fields => {
+                fields_hdr(&mut s, r.header.as_ref());
+                let _ = writeln!(s, "\"ID\" : {}", r.id);
+                let _ = writeln!(s, "\"TTL\" : {}", r.ttl);
+            }
+            OutputFormat::Protobuf => return Ok(pb(&r.header.unwrap_or_default())),
+            OutputFormat::Table => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    /// `keys`: whether `--keys` was given (the simple format then lists them).
+    pub fn lease_time_to_live(
+        &self,
+        r: &LeaseTimeToLiveResponse,
+        keys: bool,
+    ) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                if r.granted_ttl == 0 && r.ttl == -1 {
+                    let _ = writeln!(s, "lease {} already expired", lease_hex(r.id));
+                } else {
+                    let _ = write!(
+                        s,
+                        "lease {} granted with TTL({}s), remaining({}s)",
+                        lease_hex(r.id),
+                        r.granted_ttl,
+                        r.ttl
+                    );
+                    if keys {
+                        // Go's `%v` of a []string: `[a b c]`, the bytes written as they are.
+                        s.extend_from_slice(b", attached keys([");
+                        for (i, k) in r.keys.iter().enumerate() {
+                            if i > 0 {
+                                s.push(b' ');
+                            }
+                            s.extend_from_slice(k);
+                        }
+                        s.extend_from_slice(b"])");
+                    }
+                    s.push(b'\n');
+                }
+            }
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.promoted_header(r.header.as_ref());
+                o.raw("id", &r.id.to_string());
+                o.raw("ttl", &r.ttl.to_string());
+                o.raw("granted-ttl", &r.granted_ttl.to_string());
+                if r.keys.is_empty() {
+                    o.raw("keys", "null");
+                } else {
+                    let ks: Vec<String> = r.keys.iter().map(|k| json_base64(k)).collect();
+                    o.raw("keys", &format!("[{}]", ks.join(",")));
+                }
+                s = (o.finish() + "\n").into_bytes();
+            }
+            OutputFormat::Fields => {
+                fields_hdr(&mut s, r.header.as_ref());
+                let _ = writeln!(s, "\"ID\" : {}", r.id);
+                let _ = writeln!(s, "\"TTL\" : {}", r.ttl);
+                let _ = writeln!(s, "\"GrantedTTL\" : {}", r.granted_ttl);
+                for k in &r.keys {
+                    let _ = writeln!(s, "\"Key\" : {}", quote(k));
+                }
+            }
+            OutputFormat::Protobuf => return Ok(pb(&r.header.unwrap_or_default())),
+            OutputFormat::Table => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    pub fn lease_list(&self, r: &LeaseLeasesResponse) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                let _ = writeln!(s, "found {} leases", r.leases.len());
+                for l in &r.leases {
+                    let _ = writeln!(s, "{}", lease_hex(l.id));
+                }
+            }
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.promoted_header(r.header.as_ref());
+                let ls: Vec<String> = r
+                    .leases
+                    .iter()
+                    .map(|l| format!("{{\"id\":{}}}", l.id))
+                    .collect();
+                o.raw("leases", &format!("[{}]", ls.join(",")));
+                s = (o.finish() + "\n").into_bytes();
+            }
+            OutputFormat::Fields => {
+                fields_hdr(&mut s, r.header.as_ref());
+                for l in &r.leases {
+                    let _ = writeln!(s, "\"ID\" : {}", l.id);
+                }
+            }
+            OutputFormat::Protobuf => return Ok(pb(&r.header.unwrap_or_default())),
+            OutputFormat::Table => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+}
+
+/// gogo-protobuf's `EventType.String()`: the enum name, or the number if unknown.
+fn event_type_name(t: i32) -> String {
+    match event::EventType::try_from(t) {
+        Ok(t) => t.as_str_name().to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// gogo-protobuf's `ResponseHeader.String()` (compact text format: every set field as
+/// `name:value` followed by a space).
+fn header_text(h: &ResponseHeader) -> String {
+    let mut s = String::new();
+    if h.cluster_id != 0 {
+        let _ = write!(s, "cluster_id:{} ", h.cluster_id);
+    }
+    if h.member_id != 0 {
+        let _ = write!(s, "member_id:{} ", h.member_id);
+    }
+    if h.revision != 0 {
+        let _ = write!(s, "revision:{} ", h.revision);
+    }
+    if h.raft_term != 0 {
+        let _ = write!(s, "raft_term:{} ", h.raft_term);
+    }
+    s
 }
 
 fn pb<M: keel_proto::prost::Message>(m: &M) -> Printed {
@@ -565,11 +854,7 @@ impl Obj {
 
     fn bytes(&mut self, k: &str, v: &[u8]) {
         if !v.is_empty() {
-            self.key(k);
-            self.buf.push('"');
-            self.buf
-                .push_str(&base64::engine::general_purpose::STANDARD.encode(v));
-            self.buf.push('"');
+            self.raw(k, &json_base64(v));
         }
     }
 
@@ -617,10 +902,29 @@ impl Obj {
         }
     }
 
+    /// The fields of an embedded `*pb.ResponseHeader`, which `encoding/json` hoists into
+    /// the enclosing object (clientv3's lease responses).
+    fn promoted_header(&mut self, h: Option<&ResponseHeader>) {
+        if let Some(h) = h {
+            self.num("cluster_id", h.cluster_id);
+            self.num("member_id", h.member_id);
+            self.num("revision", h.revision);
+            self.num("raft_term", h.raft_term);
+        }
+    }
+
     fn finish(mut self) -> String {
         self.buf.push('}');
         self.buf
     }
+}
+
+/// A `[]byte` as `encoding/json` writes it: a base64 string.
+fn json_base64(v: &[u8]) -> String {
+    format!(
+        "\"{}\"",
+        base64::engine::general_purpose::STANDARD.encode(v)
+    )
 }
 
 fn json_kv(kv: &KeyValue) -> String {
@@ -631,6 +935,38 @@ fn json_kv(kv: &KeyValue) -> String {
     o.num("version", kv.version);
     o.bytes("value", &kv.value);
     o.num("lease", kv.lease);
+    o.finish()
+}
+
+fn json_event(e: &Event) -> String {
+    let mut o = Obj::new();
+    o.num("type", e.r#type);
+    if let Some(kv) = &e.kv {
+        o.raw("kv", &json_kv(kv));
+    }
+    if let Some(kv) = &e.prev_kv {
+        o.raw("prev_kv", &json_kv(kv));
+    }
+    o.finish()
+}
+
+/// `clientv3.WatchResponse` through `encoding/json` (no tags: Go field names, nothing
+/// omitted; the header is a value, so always an object).
+pub fn json_watch(r: &WatchResp) -> String {
+    let mut h = Obj::new();
+    h.promoted_header(Some(&r.header));
+    let mut o = Obj::new();
+    o.raw("Header", &h.finish());
+    match &r.events {
+        None => o.raw("Events", "null"),
+        Some(evs) => {
+            let evs: Vec<String> = evs.iter().map(json_event).collect();
+            o.raw("Events", &format!("[{}]", evs.join(",")));
+        }
+    }
+    o.raw("CompactRevision", &r.compact_revision.to_string());
+    o.raw("Canceled", if r.canceled { "true" } else { "false" });
+    o.raw("Created", if r.created { "true" } else { "false" });
     o.finish()
 }
 
@@ -781,6 +1117,128 @@ mod tests {
         assert!(json_txn(&r).ends_with(
             r#""succeeded":true,"responses":[{"Response":{"ResponsePut":{"header":{"revision":9}}}}]}"#
         ));
+    }
+
+    fn text(p: Result<Printed, CtlError>) -> String {
+        p.map(|p| String::from_utf8_lossy(&p.stdout).into_owned())
+            .unwrap_or_else(|e| format!("Error: {}", e.message))
+    }
+
+    #[test]
+    fn watch_printers_match_etcdctl() {
+        let put = Event {
+            r#type: 0,
+            kv: Some(KeyValue {
+                key: b"w".to_vec(),
+                create_revision: 6,
+                mod_revision: 7,
+                version: 2,
+                value: b"2".to_vec(),
+                lease: 0,
+            }),
+            prev_kv: None,
+        };
+        let del = Event {
+            r#type: 1,
+            kv: Some(KeyValue {
+                key: b"w".to_vec(),
+                mod_revision: 8,
+                ..Default::default()
+            }),
+            prev_kv: put.kv.clone(),
+        };
+        let r = WatchResp {
+            header: ResponseHeader {
+                revision: 8,
+                raft_term: 2,
+                ..Default::default()
+            },
+            events: Some(vec![put, del]),
+            ..Default::default()
+        };
+        let simple = Printer::new(OutputFormat::Simple, false);
+        assert_eq!(text(simple.watch(&r)), "PUT\nw\n2\nDELETE\nw\n2\nw\n\n");
+        assert_eq!(
+            json_watch(&r),
+            r#"{"Header":{"revision":8,"raft_term":2},"Events":[{"kv":{"key":"dw==","create_revision":6,"mod_revision":7,"version":2,"value":"Mg=="}},{"type":1,"kv":{"key":"dw==","mod_revision":8},"prev_kv":{"key":"dw==","create_revision":6,"mod_revision":7,"version":2,"value":"Mg=="}}],"CompactRevision":0,"Canceled":false,"Created":false}"#
+        );
+        let compacted = WatchResp {
+            header: ResponseHeader {
+                raft_term: 2,
+                ..Default::default()
+            },
+            events: Some(Vec::new()),
+            compact_revision: 5,
+            canceled: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            json_watch(&compacted),
+            r#"{"Header":{"raft_term":2},"Events":[],"CompactRevision":5,"Canceled":true,"Created":false}"#
+        );
+        assert!(!compacted.is_progress_notify());
+        let closed = WatchResp {
+            canceled: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            json_watch(&closed),
+            r#"{"Header":{},"Events":null,"CompactRevision":0,"Canceled":true,"Created":false}"#
+        );
+        let table = Printer::new(OutputFormat::Table, false);
+        assert_eq!(
+            text(table.watch(&r)),
+            "Error: table not supported as output format"
+        );
+    }
+
+    #[test]
+    fn lease_printers_match_etcdctl() {
+        let simple = Printer::new(OutputFormat::Simple, false);
+        let json = Printer::new(OutputFormat::Json, false);
+        let grant = LeaseGrantResponse {
+            header: hdr(),
+            id: 0x694d7a2d6b0e8c0a,
+            ttl: 60,
+            error: String::new(),
+        };
+        assert_eq!(
+            text(simple.lease_grant(&grant)),
+            "lease 694d7a2d6b0e8c0a granted with TTL(60s)\n"
+        );
+        assert_eq!(
+            text(json.lease_grant(&grant)),
+            "{\"cluster_id\":14841639068965178418,\"member_id\":10276657743932975437,\"revision\":5,\"raft_term\":2,\"ID\":7587855282677386250,\"TTL\":60,\"Error\":\"\"}\n"
+        );
+        let ttl = LeaseTimeToLiveResponse {
+            header: hdr(),
+            id: 0x694d7a2d6b0e8c0a,
+            ttl: 55,
+            granted_ttl: 60,
+            keys: vec![b"foo".to_vec(), b"zoo".to_vec()],
+        };
+        assert_eq!(
+            text(simple.lease_time_to_live(&ttl, true)),
+            "lease 694d7a2d6b0e8c0a granted with TTL(60s), remaining(55s), attached keys([foo zoo])\n"
+        );
+        assert!(
+            text(json.lease_time_to_live(&ttl, true)).ends_with(
+            "\"id\":7587855282677386250,\"ttl\":55,\"granted-ttl\":60,\"keys\":[\"Zm9v\",\"em9v\"]}\n"
+        ));
+        let revoke = LeaseRevokeResponse { header: hdr() };
+        let pb = Printer::new(OutputFormat::Protobuf, false);
+        assert_eq!(
+            text(pb.lease_revoke(1, &revoke)),
+            "Error: marshal unsupported for type clientv3.LeaseRevokeResponse ({cluster_id:14841639068965178418 member_id:10276657743932975437 revision:5 raft_term:2 })"
+        );
+        assert_eq!(
+            text(simple.lease_keep_alive(&LeaseKeepAliveResponse {
+                header: hdr(),
+                id: 0x694d7a2d6b0e8c0a,
+                ttl: 60,
+            })),
+            "lease 694d7a2d6b0e8c0a keepalived with TTL(60)\n"
+        );
     }
 
     #[test]

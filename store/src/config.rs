@@ -35,6 +35,14 @@ pub struct MemberConfig {
     pub snapshot_catchup_entries: u64,
     /// How long a request may wait for a leader / commit before "request timed out".
     pub request_timeout: Duration,
+    /// How often the leader persists the remaining TTLs of leases through Raft, so that a new
+    /// leader resumes them from there (etcd: 5 minutes, a Keel extension flag lets tests
+    /// shorten it).
+    pub lease_checkpoint_interval: Duration,
+    /// Most expired leases revoked per second (etcd's leaseRevokeRate: 1000).
+    pub lease_revoke_rate: usize,
+    /// Period of progress notifications to watchers that asked for them (etcd: 10 minutes).
+    pub watch_progress_notify_interval: Duration,
 }
 
 impl MemberConfig {
@@ -58,6 +66,9 @@ impl MemberConfig {
             snapshot_count: 10_000,
             snapshot_catchup_entries: 5_000,
             request_timeout: Duration::from_secs(5),
+            lease_checkpoint_interval: Duration::from_secs(300),
+            lease_revoke_rate: 1000,
+            watch_progress_notify_interval: Duration::from_secs(600),
         }
     }
 }

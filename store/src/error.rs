@@ -30,6 +30,10 @@ pub enum StoreError {
     FutureRevision,
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
     #[error("etcdserver: no leader")]
     NoLeader,
     #[error("etcdserver: leader changed")]
@@ -61,7 +65,8 @@ impl StoreError {
             | Self::LeaseProvided
             | Self::KeyNotFound
             | Self::InvalidSortOption => Code::InvalidArgument,
-            Self::Compacted | Self::FutureRevision => Code::OutOfRange,
+            Self::Compacted | Self::FutureRevision | Self::LeaseTtlTooLarge => Code::OutOfRange,
+            Self::LeaseExists => Code::FailedPrecondition,
             Self::LeaseNotFound => Code::NotFound,
             Self::NoLeader | Self::LeaderChanged | Self::Timeout => Code::Unavailable,
             Self::NotSupportedForLearner => Code::FailedPrecondition,

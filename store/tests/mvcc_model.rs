@@ -1,13 +1,17 @@
-//! The MVCC store against etcd v3 semantics (etcd v3.4 `etcdserver/apply.go` and `mvcc`).
+//! The MVCC store against etcd v3 semantics (etcd v3.4 `etcdserver/apply.go`, `lease/lessor.go`
+//! and `mvcc`).
 //!
 //! - `model_equivalence`: a proptest property test. Random sequences of puts, deletes, txns
-//!   (compares over keys and ranges, nested txns), compactions, reads (historic revisions,
-//!   limit, sort, filters, keys/count only), restarts and snapshot installs run against the
-//!   store and against a reference model, a full copy of the key space per revision. Every
-//!   response must equal the model's, field by field.
+//!   (compares over keys and ranges, nested txns), compactions, lease grants, revokes and
+//!   checkpoints, puts attached to leases, reads (historic revisions, limit, sort, filters,
+//!   keys/count only), history reads (watchers catching up from random start revisions, paged),
+//!   restarts and snapshot installs run against the store and against a reference model, a
+//!   full copy of the key space per revision plus the events of each revision and the leases.
+//!   Every response, every committed batch's events, every lease (with its keys) and every
+//!   page of history must equal the model's, field by field.
 //! - Example tests for etcd's edge cases.
 //!
-//! Keel's store starts at revision 0 (the first write is revision 1), so the model does too.
+//! An empty store is at revision 1 (the first write is revision 2), as in etcd; so is the model.
 //! Sorting by a target other than the key is stable: ties keep key order (etcd leaves ties in
 //! an unspecified order, so this is one of the orders etcd may answer with).
 
@@ -22,20 +26,25 @@ use keel_proto::etcdserverpb::request_op::Request;
 use keel_proto::etcdserverpb::response_op::Response;
 use keel_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
-    TxnRequest, TxnResponse,
+    LeaseCheckpoint, LeaseCheckpointRequest, LeaseCheckpointResponse, LeaseGrantRequest,
+    LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use keel_proto::keelraft::command::Request as CommandRequest;
 use keel_proto::keelraft::command_result::Result as Outcome;
 use keel_proto::keelraft::{Command, CommandError, CommandResult};
-use keel_proto::mvccpb::KeyValue;
+use keel_proto::mvccpb::event::EventType;
+use keel_proto::mvccpb::{Event, KeyValue};
 use keel_store::StoreError;
-use keel_store::mvcc::{Mvcc, RaftMeta, validate};
+use keel_store::mvcc::key_range::KeyRange;
+use keel_store::mvcc::{Applied, LeaseInfo, Mvcc, RaftMeta, validate};
 use proptest::prelude::*;
 use tempfile::TempDir;
 
 const MAX_TXN_OPS: usize = 128;
 const CLUSTER_ID: u64 = 0x6b65656c;
+/// etcd's MaxLeaseTTL (seconds).
+const MAX_LEASE_TTL: i64 = 9_000_000_000;
 
 // ---- the reference model -------------------------------------------------------------------
 
@@ -47,6 +56,8 @@ enum ModelError {
     Future,
     KeyNotFound,
     LeaseNotFound,
+    LeaseExists,
+    LeaseTtlTooLarge,
 }
 
 impl ModelError {
@@ -56,8 +67,38 @@ impl ModelError {
             Self::Future => StoreError::FutureRevision,
             Self::KeyNotFound => StoreError::KeyNotFound,
             Self::LeaseNotFound => StoreError::LeaseNotFound,
+            Self::LeaseExists => StoreError::LeaseExists,
+            Self::LeaseTtlTooLarge => StoreError::LeaseTtlTooLarge,
         }
     }
+}
+
+/// The event etcd's watchers get for a put: the new value and the one it replaced, if any.
+fn put_event(kv: KeyValue, prev_kv: Option<KeyValue>) -> Event {
+    Event {
+        r#type: EventType::Put as i32,
+        kv: Some(kv),
+        prev_kv,
+    }
+}
+
+/// The event for a delete: a tombstone (the key and the deleting revision only) and the value
+/// deleted.
+fn delete_event(key: &[u8], revision: i64, prev_kv: Option<KeyValue>) -> Event {
+    Event {
+        r#type: EventType::Delete as i32,
+        kv: Some(KeyValue {
+            key: key.to_vec(),
+            mod_revision: revision,
+            ..Default::default()
+        }),
+        prev_kv,
+    }
+}
+
+/// The main revision an event happened at.
+fn event_revision(event: &Event) -> i64 {
+    event.kv.as_ref().expect("event without a kv").mod_revision
 }
 
 /// etcd's range forms: `key` alone, `[key, range_end)`, and `range_end == "\0"` for every key
@@ -192,21 +233,98 @@ fn branch(req: &TxnRequest, succeeded: bool) -> &[RequestOp] {
     }
 }
 
-/// The store as a list of full snapshots, one per revision.
+/// A lease as the model keeps it: (granted TTL, checkpointed remaining TTL). Its keys are the
+/// live keys whose `lease` is its id (a lease cannot go while keys are attached to it).
+type ModelLease = (i64, i64);
+
+/// The store as a list of full snapshots, one per revision, with the events of each revision.
 #[derive(Debug)]
 struct Model {
     /// `revs[r]` is the key space at revision `r`; an empty store is at revision 1, as in etcd
     /// (`revs[0]` and `revs[1]` are both empty).
     revs: Vec<Snapshot>,
+    /// `events[r]`: the events of revision `r` in sub-revision order, each with the value it
+    /// replaced or deleted as `prev_kv`.
+    events: Vec<Vec<Event>>,
     compacted: i64,
+    leases: BTreeMap<i64, ModelLease>,
 }
 
 impl Model {
     fn new() -> Self {
         Self {
             revs: vec![Snapshot::new(), Snapshot::new()],
+            events: vec![Vec::new(), Vec::new()],
             compacted: 0,
+            leases: BTreeMap::new(),
         }
+    }
+
+    /// `Mvcc::lease`: the lease with the keys attached to it now.
+    fn lease(&self, id: i64) -> Option<LeaseInfo> {
+        let (ttl, remaining_ttl) = *self.leases.get(&id)?;
+        Some(LeaseInfo {
+            id,
+            ttl,
+            remaining_ttl,
+            keys: self
+                .at(self.current())
+                .values()
+                .filter(|kv| kv.lease == id)
+                .map(|kv| kv.key.clone())
+                .collect(),
+        })
+    }
+
+    /// `Mvcc::leases`: every lease in id order, without keys.
+    fn leases(&self) -> Vec<LeaseInfo> {
+        self.leases
+            .iter()
+            .map(|(&id, &(ttl, remaining_ttl))| LeaseInfo {
+                id,
+                ttl,
+                remaining_ttl,
+                keys: Default::default(),
+            })
+            .collect()
+    }
+
+    /// The events of revisions `from..=to`, in order.
+    fn events_between(&self, from: i64, to: i64) -> Vec<Event> {
+        (from.max(0)..=to)
+            .flat_map(|rev| self.events[rev as usize].iter().cloned())
+            .collect()
+    }
+
+    /// Whether the value written at `kv.mod_revision` is still stored: newer than the
+    /// compaction, or the key's value at the compaction revision (what reads there see).
+    fn still_stored(&self, kv: &KeyValue) -> bool {
+        kv.mod_revision >= self.compacted
+            || self
+                .at(self.compacted)
+                .get(&kv.key)
+                .is_some_and(|at| at.mod_revision == kv.mod_revision)
+    }
+
+    /// What a watcher on `[key, range_end)` starting at `from` must replay: every event on
+    /// those keys from revision `from` on (compacting at a revision keeps that revision's
+    /// events, etcd PR #18274), each `prev_kv` dropped where that value was compacted away.
+    fn history(&self, key: &[u8], range_end: &[u8], from: i64) -> Result<Vec<Event>, StoreError> {
+        if from < self.compacted {
+            return Err(StoreError::Compacted);
+        }
+        let mut events = self.events_between(from, self.current());
+        events.retain(|ev| in_range(&ev.kv.as_ref().expect("kv").key, key, range_end));
+        for ev in &mut events {
+            if ev
+                .prev_kv
+                .as_ref()
+                .is_some_and(|prev| !self.still_stored(prev))
+            {
+                ev.prev_kv = None;
+            }
+        }
+        Ok(events)
     }
 
     fn current(&self) -> i64 {
@@ -247,35 +365,95 @@ impl Model {
 
     fn apply_request(&mut self, cmd: &Command) -> Result<Outcome, ModelError> {
         let request = cmd.request.as_ref().expect("command without a request");
-        if let CommandRequest::Compaction(req) = request {
-            if req.revision <= self.compacted {
-                return Err(ModelError::Compacted);
+        match request {
+            CommandRequest::Compaction(req) => {
+                if req.revision <= self.compacted {
+                    return Err(ModelError::Compacted);
+                }
+                if req.revision > self.current() {
+                    return Err(ModelError::Future);
+                }
+                self.compacted = req.revision;
+                return Ok(Outcome::Compaction(CompactionResponse {
+                    header: header(self.current()),
+                }));
             }
-            if req.revision > self.current() {
-                return Err(ModelError::Future);
+            // etcd's lessor.Grant: no new revision.
+            CommandRequest::LeaseGrant(req) => {
+                if req.id == 0 {
+                    return Err(ModelError::LeaseNotFound);
+                }
+                if req.ttl > MAX_LEASE_TTL {
+                    return Err(ModelError::LeaseTtlTooLarge);
+                }
+                if self.leases.contains_key(&req.id) {
+                    return Err(ModelError::LeaseExists);
+                }
+                self.leases.insert(req.id, (req.ttl, 0));
+                return Ok(Outcome::LeaseGrant(LeaseGrantResponse {
+                    header: header(self.current()),
+                    id: req.id,
+                    ttl: req.ttl,
+                    error: String::new(),
+                }));
             }
-            self.compacted = req.revision;
-            return Ok(Outcome::Compaction(CompactionResponse {
-                header: header(self.current()),
-            }));
+            // etcd's lessor.Checkpoint: unknown leases are ignored.
+            CommandRequest::LeaseCheckpoint(req) => {
+                for cp in &req.checkpoints {
+                    if let Some(lease) = self.leases.get_mut(&cp.id) {
+                        lease.1 = cp.remaining_ttl;
+                    }
+                }
+                return Ok(Outcome::LeaseCheckpoint(LeaseCheckpointResponse {
+                    header: header(self.current()),
+                }));
+            }
+            _ => {}
         }
         let mut write = ModelWrite::new(self);
         let outcome = match request {
             CommandRequest::Put(req) => {
                 // A plain Put checks the lease before the previous value (etcd's Put with
                 // txn == nil); a txn checks them the other way round (checkRequestPut).
-                if req.lease != 0 {
-                    return Err(ModelError::LeaseNotFound);
-                }
+                write.check_lease(req)?;
                 write.check_put(req)?;
                 Outcome::Put(write.put(req))
             }
             CommandRequest::DeleteRange(req) => Outcome::DeleteRange(write.delete_range(req)),
             CommandRequest::Txn(req) => Outcome::Txn(write.txn(req)?),
-            CommandRequest::Compaction(_) => unreachable!(),
+            // etcd's lessor.Revoke: every attached key deleted in one txn (so one revision), in
+            // key order; the header is the revision after it.
+            CommandRequest::LeaseRevoke(req) => {
+                if !self.leases.contains_key(&req.id) {
+                    return Err(ModelError::LeaseNotFound);
+                }
+                let keys: Vec<Vec<u8>> = write
+                    .work
+                    .values()
+                    .filter(|kv| kv.lease == req.id)
+                    .map(|kv| kv.key.clone())
+                    .collect();
+                for key in keys {
+                    write.delete_range(&DeleteRangeRequest {
+                        key,
+                        range_end: Vec::new(),
+                        prev_kv: false,
+                    });
+                }
+                Outcome::LeaseRevoke(LeaseRevokeResponse {
+                    header: header(write.read_revision()),
+                })
+            }
+            CommandRequest::Compaction(_)
+            | CommandRequest::LeaseGrant(_)
+            | CommandRequest::LeaseCheckpoint(_) => unreachable!(),
         };
-        if let Some(snapshot) = write.finish() {
+        if let Some((snapshot, events)) = write.finish() {
             self.revs.push(snapshot);
+            self.events.push(events);
+        }
+        if let CommandRequest::LeaseRevoke(req) = request {
+            self.leases.remove(&req.id);
         }
         Ok(outcome)
     }
@@ -287,6 +465,7 @@ struct ModelWrite<'m> {
     begin: i64,
     work: Snapshot,
     changes: usize,
+    events: Vec<Event>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -303,11 +482,12 @@ impl<'m> ModelWrite<'m> {
             begin,
             work: model.at(begin).clone(),
             changes: 0,
+            events: Vec::new(),
         }
     }
 
-    fn finish(self) -> Option<Snapshot> {
-        (self.changes > 0).then_some(self.work)
+    fn finish(self) -> Option<(Snapshot, Vec<Event>)> {
+        (self.changes > 0).then_some((self.work, self.events))
     }
 
     fn main(&self) -> i64 {
@@ -332,7 +512,12 @@ impl<'m> ModelWrite<'m> {
         if (req.ignore_value || req.ignore_lease) && !self.before().contains_key(&req.key) {
             return Err(ModelError::KeyNotFound);
         }
-        if req.lease != 0 {
+        self.check_lease(req)
+    }
+
+    /// etcd's lessor.Lookup: a put may only attach a key to a lease that exists.
+    fn check_lease(&self, req: &PutRequest) -> Result<(), ModelError> {
+        if req.lease != 0 && !self.model.leases.contains_key(&req.lease) {
             return Err(ModelError::LeaseNotFound);
         }
         Ok(())
@@ -358,8 +543,9 @@ impl<'m> ModelWrite<'m> {
                 req.lease
             },
         };
-        self.work.insert(req.key.clone(), kv);
+        self.work.insert(req.key.clone(), kv.clone());
         self.changes += 1;
+        self.events.push(put_event(kv, prev.clone()));
         PutResponse {
             header: header(main),
             prev_kv: if req.prev_kv { prev } else { None },
@@ -373,8 +559,11 @@ impl<'m> ModelWrite<'m> {
             .filter(|kv| in_range(&kv.key, &req.key, &req.range_end))
             .cloned()
             .collect();
+        let main = self.main();
         for kv in &doomed {
             self.work.remove(&kv.key);
+            self.events
+                .push(delete_event(&kv.key, main, Some(kv.clone())));
         }
         self.changes += doomed.len();
         DeleteRangeResponse {
@@ -498,8 +687,29 @@ impl<'m> ModelWrite<'m> {
 
 const KEYS: &[&str] = &["a", "ab", "b", "ba", "c", "d", "e"];
 const VALUES: &[&str] = &["", "v", "w", "x", "vw"];
-/// No lease exists (there is no lessor yet): a put with one fails with "lease not found".
-const LEASE: i64 = 7;
+/// Lease ids: the first three are granted (again and again, so duplicates happen), the last
+/// one never is.
+const LEASE_IDS: &[i64] = &[1, 2, i64::MAX, 99];
+
+/// A lease for a put, revoke or checkpoint, picked when the command is built: three times in
+/// four one granted now (if any), otherwise any of `LEASE_IDS` (granted or not).
+#[derive(Clone, Copy, Debug)]
+struct LeaseSel(u8);
+
+impl LeaseSel {
+    fn resolve(self, granted: &[i64]) -> i64 {
+        let n = usize::from(self.0);
+        if n % 4 != 0 && !granted.is_empty() {
+            granted[n / 4 % granted.len()]
+        } else {
+            LEASE_IDS[n / 4 % LEASE_IDS.len()]
+        }
+    }
+}
+
+fn lease_sel() -> impl Strategy<Value = LeaseSel> {
+    any::<u8>().prop_map(LeaseSel)
+}
 
 #[derive(Clone, Debug)]
 enum KeySel {
@@ -639,7 +849,7 @@ struct PutSpec {
     prev_kv: bool,
     ignore_value: bool,
     ignore_lease: bool,
-    lease: bool,
+    lease: Option<LeaseSel>,
 }
 
 fn put_spec() -> impl Strategy<Value = PutSpec> {
@@ -648,8 +858,8 @@ fn put_spec() -> impl Strategy<Value = PutSpec> {
         0..VALUES.len(),
         any::<bool>(),
         prop::bool::weighted(0.1),
-        prop::bool::weighted(0.05),
-        prop::bool::weighted(0.03),
+        prop::bool::weighted(0.1),
+        prop::option::weighted(0.4, lease_sel()),
     )
         .prop_map(
             |(key, value, prev_kv, ignore_value, ignore_lease, lease)| PutSpec {
@@ -664,7 +874,8 @@ fn put_spec() -> impl Strategy<Value = PutSpec> {
 }
 
 impl PutSpec {
-    fn request(&self) -> PutRequest {
+    /// The put while `granted` are the leases.
+    fn request(&self, granted: &[i64]) -> PutRequest {
         let req = PutRequest {
             key: KEYS[self.key].into(),
             // ignore_value / ignore_lease forbid a value / lease (etcd's v3rpc checks).
@@ -673,10 +884,9 @@ impl PutSpec {
             } else {
                 VALUES[self.value].into()
             },
-            lease: if self.lease && !self.ignore_lease {
-                LEASE
-            } else {
-                0
+            lease: match self.lease {
+                Some(sel) if !self.ignore_lease => sel.resolve(granted),
+                _ => 0,
             },
             prev_kv: self.prev_kv,
             ignore_value: self.ignore_value,
@@ -767,7 +977,11 @@ impl CompareSpec {
                 CompareTarget::Create => TargetUnion::CreateRevision(n % (current + 2)),
                 CompareTarget::Mod => TargetUnion::ModRevision(n % (current + 2)),
                 CompareTarget::Value => TargetUnion::Value(VALUES[self.value].into()),
-                CompareTarget::Lease => TargetUnion::Lease(if n % 4 == 0 { LEASE } else { 0 }),
+                CompareTarget::Lease => TargetUnion::Lease(if n % 2 == 0 {
+                    0
+                } else {
+                    LEASE_IDS[(n / 2) as usize % LEASE_IDS.len()]
+                }),
             }),
             UnionKind::Other => {
                 let m = 1 + n % (current + 1);
@@ -834,12 +1048,12 @@ fn txn_spec(depth: u32) -> BoxedStrategy<TxnSpec> {
 }
 
 impl TxnSpec {
-    fn request(&self, current: i64) -> TxnRequest {
+    fn request(&self, current: i64, granted: &[i64]) -> TxnRequest {
         let ops = |ops: &[TxnOp]| -> Vec<RequestOp> {
             ops.iter()
                 .map(|op| RequestOp {
                     request: Some(match op {
-                        TxnOp::Put(p) => Request::RequestPut(p.request()),
+                        TxnOp::Put(p) => Request::RequestPut(p.request(granted)),
                         TxnOp::Delete(d) => Request::RequestDeleteRange(d.request()),
                         TxnOp::Range(r) => {
                             let mut req = r.request(current);
@@ -849,7 +1063,7 @@ impl TxnSpec {
                             }
                             Request::RequestRange(req)
                         }
-                        TxnOp::Txn(t) => Request::RequestTxn(t.request(current)),
+                        TxnOp::Txn(t) => Request::RequestTxn(t.request(current, granted)),
                     }),
                 })
                 .collect()
@@ -901,6 +1115,37 @@ enum Write {
     Delete(DeleteSpec),
     Txn(TxnSpec),
     Compact(u8),
+    LeaseGrant {
+        id: i64,
+        ttl: i64,
+    },
+    /// None: lease 0.
+    LeaseRevoke(Option<LeaseSel>),
+    /// (lease, remaining TTL) pairs.
+    LeaseCheckpoint(Vec<(Option<LeaseSel>, i64)>),
+}
+
+/// A lease id to grant: one of the grantable ones (often granted already), rarely 0 (refused
+/// as etcd's NoLease).
+fn grant_id() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        20 => (0..LEASE_IDS.len() - 1).prop_map(|i| LEASE_IDS[i]),
+        1 => Just(0i64),
+    ]
+}
+
+/// A lease to revoke or checkpoint; rarely none (lease 0).
+fn some_lease_sel() -> impl Strategy<Value = Option<LeaseSel>> {
+    prop::option::weighted(0.95, lease_sel())
+}
+
+fn ttl() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        20 => 1i64..100,
+        1 => Just(MAX_LEASE_TTL),
+        1 => Just(MAX_LEASE_TTL + 1),
+        1 => Just(i64::MAX),
+    ]
 }
 
 fn write_spec() -> impl Strategy<Value = Write> {
@@ -909,17 +1154,22 @@ fn write_spec() -> impl Strategy<Value = Write> {
         2 => delete_spec().prop_map(Write::Delete),
         6 => txn_spec(2).prop_map(Write::Txn),
         1 => any::<u8>().prop_map(Write::Compact),
+        6 => (grant_id(), ttl()).prop_map(|(id, ttl)| Write::LeaseGrant { id, ttl }),
+        3 => some_lease_sel().prop_map(Write::LeaseRevoke),
+        1 => prop::collection::vec((some_lease_sel(), 0i64..100), 0..4)
+            .prop_map(Write::LeaseCheckpoint),
     ]
 }
 
 impl Write {
     /// The command for the store at revision `current` (a valid one, as the v3 API sends).
-    fn command(&self, current: i64) -> Command {
+    fn command(&self, current: i64, granted: &[i64]) -> Command {
+        let lease = |sel: &Option<LeaseSel>| sel.map_or(0, |sel| sel.resolve(granted));
         let request = match self {
-            Self::Put(p) => CommandRequest::Put(p.request()),
+            Self::Put(p) => CommandRequest::Put(p.request(granted)),
             Self::Delete(d) => CommandRequest::DeleteRange(d.request()),
             Self::Txn(t) => {
-                let mut req = t.request(current);
+                let mut req = t.request(current, granted);
                 if validate::check_txn(&req, MAX_TXN_OPS).is_err() {
                     drop_conflicting_puts(&mut req);
                 }
@@ -930,9 +1180,60 @@ impl Write {
                 revision: i64::from(*sel) % (current + 2),
                 physical: false,
             }),
+            Self::LeaseGrant { id, ttl } => {
+                CommandRequest::LeaseGrant(LeaseGrantRequest { ttl: *ttl, id: *id })
+            }
+            Self::LeaseRevoke(sel) => {
+                CommandRequest::LeaseRevoke(LeaseRevokeRequest { id: lease(sel) })
+            }
+            Self::LeaseCheckpoint(checkpoints) => {
+                CommandRequest::LeaseCheckpoint(LeaseCheckpointRequest {
+                    checkpoints: checkpoints
+                        .iter()
+                        .map(|(sel, remaining_ttl)| LeaseCheckpoint {
+                            id: lease(sel),
+                            remaining_ttl: *remaining_ttl,
+                        })
+                        .collect(),
+                })
+            }
         };
         Command {
             request: Some(request),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct WatchSpec {
+    keys: KeySel,
+    from: u8,
+    /// `max_events` of each page (0: one revision a page).
+    page: usize,
+}
+
+fn watch_spec() -> impl Strategy<Value = WatchSpec> {
+    let n = KEYS.len();
+    let keys = prop_oneof![
+        3 => (0..n).prop_map(KeySel::One),
+        2 => (0..n).prop_map(KeySel::Prefix),
+        2 => (0..n).prop_map(KeySel::From),
+        1 => (0..n, 0..n).prop_map(|(a, b)| KeySel::Between(a.min(b), a.max(b))),
+        1 => Just(KeySel::All),
+    ];
+    let page = prop_oneof![1 => Just(0usize), 6 => 1usize..5];
+    (keys, any::<u8>(), page).prop_map(|(keys, from, page)| WatchSpec { keys, from, page })
+}
+
+impl WatchSpec {
+    /// The start revision: the compaction revision itself one time in eight, rarely a future
+    /// one, otherwise anything from 0 to the next revision (so compacted ones too).
+    fn from(&self, model: &Model) -> i64 {
+        let current = model.current();
+        match self.from {
+            0..32 => model.compacted,
+            32..40 => current + 2,
+            sel => i64::from(sel) % (current + 2),
         }
     }
 }
@@ -944,6 +1245,8 @@ enum Op {
     /// Several commands applied in one batch (one backend transaction).
     Batch(Vec<Write>),
     Range(RangeSpec),
+    /// A watcher catching up: history from a start revision, read page by page.
+    Watch(WatchSpec),
     /// Close the store and open it again from its file.
     Reopen,
     /// Move to a new store installed from an image of this one; `dirty`: the new store first
@@ -958,6 +1261,7 @@ fn op() -> impl Strategy<Value = Op> {
         18 => write_spec().prop_map(Op::Write),
         2 => prop::collection::vec(write_spec(), 2..5).prop_map(Op::Batch),
         12 => range_spec().prop_map(Op::Range),
+        4 => watch_spec().prop_map(Op::Watch),
         1 => Just(Op::Reopen),
         1 => any::<bool>().prop_map(|dirty| Op::Snapshot { dirty }),
     ]
@@ -986,6 +1290,90 @@ fn everything(revision: i64) -> RangeRequest {
     }
 }
 
+/// What readers see of the leases: every lease, and each known id with its keys.
+fn lease_state(mvcc: &Mvcc) -> (Vec<LeaseInfo>, Vec<Option<LeaseInfo>>) {
+    let ids = LEASE_IDS.iter().chain(&[0, -1]);
+    (mvcc.leases(), ids.map(|&id| mvcc.lease(id)).collect())
+}
+
+fn model_lease_state(model: &Model) -> (Vec<LeaseInfo>, Vec<Option<LeaseInfo>>) {
+    let ids = LEASE_IDS.iter().chain(&[0, -1]);
+    (model.leases(), ids.map(|&id| model.lease(id)).collect())
+}
+
+/// What `Mvcc::history` may scan for one page before it stops regardless of `max_events`.
+const HISTORY_SCAN_BUDGET: usize = 1024;
+
+/// Reads the history of `[key, range_end)` from `from` on page by page (at most `page` events
+/// a page, give or take the rest of a revision), as a watcher catching up would, until the
+/// page's `next` is past the current revision; the pages together must be the model's events.
+fn check_history(
+    mvcc: &Mvcc,
+    model: &Model,
+    (key, range_end): (&[u8], &[u8]),
+    from: i64,
+    page: usize,
+) {
+    let range = KeyRange::new(key, range_end);
+    let what = format!("history of {key:?}..{range_end:?} from {from}, {page} a page");
+    let want = match model.history(key, range_end, from) {
+        Ok(want) => want,
+        Err(err) => {
+            let got = mvcc.history(&range, from, page);
+            assert_eq!(got.map(|h| h.events).err(), Some(err), "{what}");
+            return;
+        }
+    };
+    let current = model.current();
+    let mut got = Vec::new();
+    let mut pos = from;
+    loop {
+        let h = mvcc
+            .history(&range, pos, page)
+            .unwrap_or_else(|err| panic!("{what}: page at {pos}: {err}"));
+        assert_eq!(h.current, current, "{what}: current revision");
+        // The page covers [pos, next): never a `next` before the start, even a future one.
+        assert!(
+            h.next >= pos,
+            "{what}: next {} before the page at {pos}",
+            h.next
+        );
+        // Whole revisions only, and nothing before the page's start or from `next` on.
+        for ev in &h.events {
+            let rev = event_revision(ev);
+            assert!(
+                pos <= rev && rev < h.next,
+                "{what}: event at {rev} on a page [{pos}, {})",
+                h.next
+            );
+        }
+        if let Some(last) = h.events.last() {
+            let last_rev = event_revision(last);
+            let before = h.events.iter().filter(|ev| event_revision(ev) < last_rev);
+            assert!(
+                before.count() < page.max(1),
+                "{what}: page at {pos} went on too long"
+            );
+        }
+        let (next, len) = (h.next, h.events.len());
+        got.extend(h.events);
+        if next > current {
+            break;
+        }
+        assert!(next > pos, "{what}: no progress at {pos}");
+        // A page that ends early holds at least `page` events (unless it ran out of scan
+        // budget, which only a larger history could make it do).
+        let scannable: usize = (pos.max(0)..=current)
+            .map(|rev| model.events[rev as usize].len())
+            .sum();
+        if scannable < HISTORY_SCAN_BUDGET {
+            assert!(len >= page, "{what}: short page at {pos}");
+        }
+        pos = next;
+    }
+    assert_eq!(got, want, "{what}");
+}
+
 /// Everything the store answers about its history must be the model's.
 fn check_all(mvcc: &Mvcc, model: &Model) {
     assert_eq!(mvcc.current_revision(), model.current(), "current revision");
@@ -1004,6 +1392,15 @@ fn check_all(mvcc: &Mvcc, model: &Model) {
     }
     let future = everything(model.current() + 1);
     assert_eq!(mvcc.range(&future), Err(StoreError::FutureRevision));
+    assert_eq!(lease_state(mvcc), model_lease_state(model), "leases");
+    // All of the history still stored, in one page and in pages of one.
+    let all: (&[u8], &[u8]) = (&[0], &[0]);
+    check_history(mvcc, model, all, model.compacted, usize::MAX);
+    check_history(mvcc, model, all, model.compacted, 1);
+    check_history(mvcc, model, all, model.compacted, 0);
+    if model.compacted > 0 {
+        check_history(mvcc, model, all, model.compacted - 1, 1);
+    }
 }
 
 impl Harness {
@@ -1042,10 +1439,12 @@ impl Harness {
         let meta = self.next_meta();
         let mvcc = self.mvcc.as_ref().expect("store is open");
         let published = model.current();
+        let compacted = model.compacted;
         let before = model.range(&everything(0));
         let mut batch = mvcc.begin_apply().expect("begin a batch");
         for write in writes {
-            let cmd = write.command(model.current());
+            let granted: Vec<i64> = model.leases.keys().copied().collect();
+            let cmd = write.command(model.current(), &granted);
             let got = batch.execute(&cmd).expect("execute");
             let want = model.apply(&cmd);
             assert_eq!(got, want, "applying {cmd:?}");
@@ -1058,10 +1457,26 @@ impl Harness {
                 assert_eq!(mvcc.range(&everything(0)), before, "read during a batch");
             }
         }
-        batch.commit(&meta).expect("commit");
+        let Applied {
+            events,
+            revision,
+            compacted: compaction,
+        } = batch.commit(&meta).expect("commit");
+        // Every event of every revision the batch created, in order.
+        assert_eq!(
+            events,
+            model.events_between(published + 1, model.current()),
+            "events of the batch {writes:?}"
+        );
+        assert_eq!(revision, model.current());
+        assert_eq!(
+            compaction,
+            (model.compacted != compacted).then_some(model.compacted)
+        );
         assert_eq!(mvcc.current_revision(), model.current());
         assert_eq!(mvcc.compact_revision(), model.compacted);
         assert_eq!(mvcc.raft_meta().expect("raft meta"), meta);
+        assert_eq!(lease_state(mvcc), model_lease_state(model), "leases");
     }
 
     fn reopen(&mut self, model: &Model) {
@@ -1084,13 +1499,24 @@ impl Harness {
         let path = self.dir.path().join(format!("state-{}.redb", self.files));
         let fresh = open(&path);
         if dirty {
-            // Unrelated history: a compacted store further ahead than the image.
+            // Unrelated history: a compacted store further ahead than the image, with leases
+            // of its own (one with keys).
             let mut batch = fresh.begin_apply().expect("begin");
-            for (key, value) in [("a", "old"), ("zz", "gone"), ("a", "older")] {
+            for id in [2, 5] {
+                let cmd = Command {
+                    request: Some(CommandRequest::LeaseGrant(LeaseGrantRequest {
+                        ttl: 1000,
+                        id,
+                    })),
+                };
+                batch.execute(&cmd).expect("execute");
+            }
+            for (key, value, lease) in [("a", "old", 2), ("zz", "gone", 0), ("a", "older", 5)] {
                 let cmd = Command {
                     request: Some(CommandRequest::Put(PutRequest {
                         key: key.into(),
                         value: value.into(),
+                        lease,
                         ..Default::default()
                     })),
                 };
@@ -1134,11 +1560,21 @@ fn run(ops: &[Op]) {
                     "range {req:?}"
                 );
             }
+            Op::Watch(spec) => {
+                let (key, range_end) = spec.keys.resolve();
+                let from = spec.from(&model);
+                check_history(harness.mvcc(), &model, (&key, &range_end), from, spec.page);
+            }
             Op::Reopen => harness.reopen(&model),
             Op::Snapshot { dirty } => harness.snapshot(&model, *dirty),
         }
     }
     check_all(harness.mvcc(), &model);
+    // A watcher on everything from every start revision, in one page.
+    let all: (&[u8], &[u8]) = (&[0], &[0]);
+    for from in 0..=model.current() + 2 {
+        check_history(harness.mvcc(), &model, all, from, usize::MAX);
+    }
     harness.reopen(&model);
     harness.snapshot(&model, false);
 }
@@ -1176,6 +1612,11 @@ impl Store {
     }
 
     fn apply(&mut self, request: CommandRequest) -> Outcome {
+        self.apply_events(request).0
+    }
+
+    /// Applies one command in its own batch; the outcome and the batch's events.
+    fn apply_events(&mut self, request: CommandRequest) -> (Outcome, Vec<Event>) {
         self.applied += 1;
         let mut batch = self.mvcc.begin_apply().expect("begin");
         let result = batch
@@ -1183,13 +1624,85 @@ impl Store {
                 request: Some(request),
             })
             .expect("execute");
-        batch
+        let applied = batch
             .commit(&RaftMeta {
                 applied_log_id: Some(self.applied.to_be_bytes().to_vec()),
                 membership: None,
             })
             .expect("commit");
-        result.result.expect("a result")
+        assert_eq!(applied.revision, self.mvcc.current_revision());
+        (result.result.expect("a result"), applied.events)
+    }
+
+    /// Closes the store and opens it again from its file.
+    fn reopen(self) -> Self {
+        let Self {
+            _dir,
+            mvcc,
+            applied,
+        } = self;
+        drop(mvcc);
+        let mvcc = open(&_dir.path().join("state.redb"));
+        Self {
+            _dir,
+            mvcc,
+            applied,
+        }
+    }
+
+    /// A new store installed from an image of this one.
+    fn installed(&self) -> Self {
+        let fresh = Self::new();
+        let (image, meta) = self.mvcc.export_image().expect("export");
+        fresh.mvcc.install_image(&image, &meta).expect("install");
+        fresh
+    }
+
+    fn grant(&mut self, id: i64, ttl: i64) -> Outcome {
+        self.apply(CommandRequest::LeaseGrant(LeaseGrantRequest { ttl, id }))
+    }
+
+    fn revoke(&mut self, id: i64) -> (Outcome, Vec<Event>) {
+        self.apply_events(CommandRequest::LeaseRevoke(LeaseRevokeRequest { id }))
+    }
+
+    fn put_leased(&mut self, key: &str, value: &str, lease: i64) -> Outcome {
+        self.apply(CommandRequest::Put(PutRequest {
+            lease,
+            ..put_req(key, value)
+        }))
+    }
+
+    fn lease_keys(&self, id: i64) -> Option<Vec<&'static str>> {
+        let lease = self.mvcc.lease(id)?;
+        Some(
+            lease
+                .keys
+                .iter()
+                .map(|k| {
+                    *KEYS_AND_MORE
+                        .iter()
+                        .find(|s| s.as_bytes() == k)
+                        .expect("known key")
+                })
+                .collect(),
+        )
+    }
+
+    /// Every event from `from` on, in pages of `page`.
+    fn history(&self, from: i64, page: usize) -> Result<Vec<Event>, StoreError> {
+        let range = KeyRange::new(&[0], &[0]);
+        let mut events = Vec::new();
+        let mut pos = from;
+        loop {
+            let h = self.mvcc.history(&range, pos, page)?;
+            events.extend(h.events);
+            if h.next > h.current {
+                return Ok(events);
+            }
+            assert!(h.next > pos, "no progress at {pos}");
+            pos = h.next;
+        }
     }
 
     fn put(&mut self, key: &str, value: &str) -> PutResponse {
@@ -1236,6 +1749,9 @@ impl Store {
         resp.kvs.pop()
     }
 }
+
+/// Keys the example tests use.
+const KEYS_AND_MORE: &[&str] = &["a", "b", "c", "d", "k", "x", "y", "z"];
 
 fn put_req(key: &str, value: &str) -> PutRequest {
     PutRequest {
@@ -1831,7 +2347,9 @@ fn cluster_id_can_be_set_while_a_batch_is_applied() {
             let _ = done_tx.send(result);
         });
         match done_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(result) => result.expect("apply"),
+            Ok(result) => {
+                result.expect("apply");
+            }
             Err(_) => {
                 eprintln!("deadlock: the batch cannot proceed while the cluster id is being set");
                 std::process::abort();
@@ -1842,4 +2360,318 @@ fn cluster_id_can_be_set_while_a_batch_is_applied() {
     });
     assert_eq!(s.mvcc.cluster_id(), 7);
     assert_eq!(s.mvcc.current_revision(), 2);
+}
+
+fn kv_leased(
+    key: &str,
+    value: &str,
+    create: i64,
+    modified: i64,
+    version: i64,
+    lease: i64,
+) -> KeyValue {
+    KeyValue {
+        lease,
+        ..kv(key, value, create, modified, version)
+    }
+}
+
+#[test]
+fn lease_grant_checks_and_does_not_bump_the_revision() {
+    let mut s = Store::new();
+    s.put("a", "1");
+    let not_found = "etcdserver: requested lease not found";
+    expect_error(s.grant(0, 10), not_found);
+    expect_error(
+        s.grant(1, MAX_LEASE_TTL + 1),
+        "etcdserver: too large lease TTL",
+    );
+    assert_eq!(
+        s.grant(1, MAX_LEASE_TTL),
+        Outcome::LeaseGrant(LeaseGrantResponse {
+            header: header(2),
+            id: 1,
+            ttl: MAX_LEASE_TTL,
+            error: String::new(),
+        })
+    );
+    expect_error(s.grant(1, 5), "etcdserver: lease already exists");
+    assert_eq!(s.mvcc.current_revision(), 2);
+    // The codes the gRPC layer answers with are etcd's.
+    assert_eq!(
+        StoreError::LeaseExists.code(),
+        tonic::Code::FailedPrecondition
+    );
+    assert_eq!(StoreError::LeaseTtlTooLarge.code(), tonic::Code::OutOfRange);
+    assert_eq!(StoreError::LeaseNotFound.code(), tonic::Code::NotFound);
+
+    // Checkpoints update known leases and ignore unknown ones.
+    let resp = s.apply(CommandRequest::LeaseCheckpoint(LeaseCheckpointRequest {
+        checkpoints: vec![
+            LeaseCheckpoint {
+                id: 1,
+                remaining_ttl: 30,
+            },
+            LeaseCheckpoint {
+                id: 8,
+                remaining_ttl: 7,
+            },
+        ],
+    }));
+    assert_eq!(
+        resp,
+        Outcome::LeaseCheckpoint(LeaseCheckpointResponse { header: header(2) })
+    );
+    let lease = LeaseInfo {
+        id: 1,
+        ttl: MAX_LEASE_TTL,
+        remaining_ttl: 30,
+        keys: Default::default(),
+    };
+    assert_eq!(s.mvcc.lease(1), Some(lease.clone()));
+    assert_eq!(s.mvcc.lease(8), None);
+    assert_eq!(s.mvcc.leases(), vec![lease.clone()]);
+    let s = s.reopen();
+    assert_eq!(s.mvcc.leases(), vec![lease.clone()]);
+    assert_eq!(s.installed().mvcc.leases(), vec![lease]);
+    assert_eq!(s.mvcc.current_revision(), 2);
+}
+
+#[test]
+fn keys_follow_their_lease_and_revoke_deletes_them_in_one_revision() {
+    let mut s = Store::new();
+    let not_found = "etcdserver: requested lease not found";
+    expect_error(s.put_leased("a", "1", 1), not_found);
+    s.grant(1, 60);
+    s.grant(2, 60);
+    for key in ["z", "b", "d", "a"] {
+        assert!(matches!(s.put_leased(key, "1", 1), Outcome::Put(_)));
+    }
+    s.put("c", "plain");
+    assert_eq!(s.lease_keys(1), Some(vec!["a", "b", "d", "z"]));
+    // A put moves its key to the lease it names (or to none); ignore_lease keeps the lease;
+    // a deleted key leaves its lease.
+    s.put_leased("b", "2", 2);
+    s.put("d", "2");
+    let resp = s.apply(CommandRequest::Put(PutRequest {
+        ignore_lease: true,
+        ..put_req("a", "2")
+    }));
+    assert!(matches!(resp, Outcome::Put(_)));
+    s.put_leased("c", "2", 1);
+    s.delete("z", "");
+    assert_eq!(s.lease_keys(1), Some(vec!["a", "c"]));
+    assert_eq!(s.lease_keys(2), Some(vec!["b"]));
+    assert_eq!(s.get_kv("a", 0), Some(kv_leased("a", "2", 5, 9, 2, 1)));
+    assert_eq!(s.get_kv("d", 0), Some(kv("d", "2", 4, 8, 2)));
+    let s2 = s.reopen();
+    let mut s = s2;
+    assert_eq!(s.lease_keys(1), Some(vec!["a", "c"]));
+    assert_eq!(s.installed().lease_keys(2), Some(vec!["b"]));
+
+    // Revoke: every attached key deleted at one revision, in key order, then the lease.
+    assert_eq!(s.mvcc.current_revision(), 11);
+    let (resp, events) = s.revoke(1);
+    assert_eq!(
+        resp,
+        Outcome::LeaseRevoke(LeaseRevokeResponse { header: header(12) })
+    );
+    assert_eq!(
+        events,
+        vec![
+            delete_event(b"a", 12, Some(kv_leased("a", "2", 5, 9, 2, 1))),
+            delete_event(b"c", 12, Some(kv_leased("c", "2", 6, 10, 2, 1))),
+        ]
+    );
+    assert_eq!(s.mvcc.lease(1), None);
+    assert_eq!(s.get_kv("a", 0), None);
+    assert_eq!(s.get_kv("c", 0), None);
+    assert_eq!(s.get_kv("c", 11), Some(kv_leased("c", "2", 6, 10, 2, 1)));
+    expect_error(s.revoke(1).0, not_found);
+    expect_error(s.put_leased("a", "3", 1), not_found);
+    // A lease without keys goes without a new revision.
+    s.delete("b", "");
+    let (resp, events) = s.revoke(2);
+    assert_eq!(
+        resp,
+        Outcome::LeaseRevoke(LeaseRevokeResponse { header: header(13) })
+    );
+    assert!(events.is_empty());
+    assert_eq!(s.mvcc.current_revision(), 13);
+    assert!(s.mvcc.leases().is_empty());
+    let s = s.reopen();
+    assert!(s.mvcc.leases().is_empty());
+    assert_eq!(
+        s.history(12, 1).expect("history").first(),
+        Some(&delete_event(
+            b"a",
+            12,
+            Some(kv_leased("a", "2", 5, 9, 2, 1))
+        ))
+    );
+}
+
+#[test]
+fn applied_events_carry_the_previous_values() {
+    let mut s = Store::new();
+    let (_, events) = s.apply_events(CommandRequest::Put(put_req("a", "1")));
+    assert_eq!(events, vec![put_event(kv("a", "1", 2, 2, 1), None)]);
+    // prev_kv is there whether the request asked for it or not.
+    let (_, events) = s.apply_events(CommandRequest::Txn(TxnRequest {
+        compare: vec![],
+        success: vec![put_op("b", "1"), delete_op("a", ""), put_op("c", "1")],
+        failure: vec![],
+    }));
+    assert_eq!(
+        events,
+        vec![
+            put_event(kv("b", "1", 3, 3, 1), None),
+            delete_event(b"a", 3, Some(kv("a", "1", 2, 2, 1))),
+            put_event(kv("c", "1", 3, 3, 1), None),
+        ]
+    );
+    // Several entries in one batch: every revision's events, in order.
+    let mut batch = s.mvcc.begin_apply().expect("begin");
+    for cmd in [
+        CommandRequest::Put(put_req("b", "2")),
+        CommandRequest::Compaction(CompactionRequest {
+            revision: 3,
+            physical: false,
+        }),
+        CommandRequest::DeleteRange(DeleteRangeRequest {
+            key: "nothing".into(),
+            range_end: Vec::new(),
+            prev_kv: false,
+        }),
+        CommandRequest::DeleteRange(DeleteRangeRequest {
+            key: "a".into(),
+            range_end: "z".into(),
+            prev_kv: false,
+        }),
+    ] {
+        batch
+            .execute(&Command { request: Some(cmd) })
+            .expect("execute");
+    }
+    let applied = batch.commit(&RaftMeta::default()).expect("commit");
+    assert_eq!(
+        applied.events,
+        vec![
+            put_event(kv("b", "2", 3, 4, 2), Some(kv("b", "1", 3, 3, 1))),
+            delete_event(b"b", 5, Some(kv("b", "2", 3, 4, 2))),
+            delete_event(b"c", 5, Some(kv("c", "1", 3, 3, 1))),
+        ]
+    );
+    assert_eq!((applied.revision, applied.compacted), (5, Some(3)));
+}
+
+/// etcd issue #18089 (fixed by etcd PR #18274): a watcher starting at the compaction revision
+/// must still get a DELETE made at that revision.
+#[test]
+fn history_from_the_compaction_revision_keeps_its_delete() {
+    let mut s = Store::new();
+    for v in ["v2", "v3", "v4"] {
+        s.put("k", v);
+    }
+    s.delete("k", "");
+    s.put("k", "v6");
+    assert_eq!(s.mvcc.current_revision(), 6);
+    s.compact(5);
+    let want = vec![
+        // The value the delete removed is compacted away.
+        delete_event(b"k", 5, None),
+        put_event(kv("k", "v6", 6, 6, 1), None),
+    ];
+    assert_eq!(s.history(5, 1), Ok(want.clone()));
+    assert_eq!(s.history(4, 1), Err(StoreError::Compacted));
+    assert_eq!(s.get_kv("k", 5), None);
+    let s = s.reopen();
+    assert_eq!(s.history(5, 10), Ok(want.clone()));
+    let mut s = s.installed();
+    assert_eq!(s.history(5, 10), Ok(want.clone()));
+    // A later compaction drops the tombstone.
+    s.put("x", "1");
+    s.compact(6);
+    assert_eq!(
+        s.history(6, 10),
+        Ok(vec![
+            put_event(kv("k", "v6", 6, 6, 1), None),
+            put_event(kv("x", "1", 7, 7, 1), None),
+        ])
+    );
+    let (image, _) = s.mvcc.export_image().expect("export");
+    assert!(image.records.iter().all(|r| r.main >= 6));
+}
+
+#[test]
+fn history_pages_hold_whole_revisions() {
+    let mut s = Store::new();
+    s.put("a", "1");
+    s.txn(TxnRequest {
+        compare: vec![],
+        success: vec![put_op("b", "1"), put_op("c", "1"), put_op("d", "1")],
+        failure: vec![],
+    });
+    s.put("a", "2");
+    let range = KeyRange::new(&[0], &[0]);
+    let page = s.mvcc.history(&range, 2, 2).expect("history");
+    // Revision 3 has three events: the page takes all of them.
+    assert_eq!(page.events.len(), 4);
+    assert_eq!((page.next, page.current), (4, 4));
+    let page = s.mvcc.history(&range, page.next, 2).expect("history");
+    assert_eq!(
+        page.events,
+        vec![put_event(
+            kv("a", "2", 2, 4, 2),
+            Some(kv("a", "1", 2, 2, 1))
+        )]
+    );
+    assert_eq!(page.next, 5);
+    // Only the keys asked for, but whole revisions still.
+    let page = s
+        .mvcc
+        .history(&KeyRange::new(b"c", b""), 1, 1)
+        .expect("history");
+    assert_eq!(page.events, vec![put_event(kv("c", "1", 3, 3, 1), None)]);
+    assert_eq!(page.next, 4);
+    let page = s
+        .mvcc
+        .history(&KeyRange::new(b"c", b""), 4, 1)
+        .expect("history");
+    assert!(page.events.is_empty());
+    assert_eq!(page.next, 5);
+    // max_events 0: one revision a page, so paging still gets on.
+    let page = s.mvcc.history(&range, 2, 0).expect("history");
+    assert_eq!(page.events, vec![put_event(kv("a", "1", 2, 2, 1), None)]);
+    assert_eq!(page.next, 3);
+    let page = s.mvcc.history(&range, 3, 0).expect("history");
+    assert_eq!((page.events.len(), page.next), (3, 4));
+    // A start in the future: nothing yet, and nothing before the start to come back for.
+    let page = s.mvcc.history(&range, 9, 2).expect("history");
+    assert!(page.events.is_empty());
+    assert_eq!((page.next, page.current), (9, 4));
+}
+
+/// Revisions reach readers only when their batch commits; leases do not wait: `Mvcc::lease`
+/// and `Mvcc::leases` read the state the apply path changes in place, so a grant, revoke or
+/// re-attachment shows while its batch is still open (and would stay if it never committed).
+#[test]
+#[ignore = "known issue: a batch's lease changes are visible before it commits"]
+fn leases_are_published_with_their_batch() {
+    let s = Store::new();
+    let mut batch = s.mvcc.begin_apply().expect("begin");
+    let grant = Command {
+        request: Some(CommandRequest::LeaseGrant(LeaseGrantRequest {
+            ttl: 10,
+            id: 1,
+        })),
+    };
+    batch.execute(&grant).expect("execute");
+    assert_eq!(
+        s.mvcc.lease(1),
+        None,
+        "a lease shows before its batch commits"
+    );
+    batch.commit(&RaftMeta::default()).expect("commit");
+    assert!(s.mvcc.lease(1).is_some());
 }

@@ -58,6 +58,7 @@ keel_single="127.0.0.1:$((base + 20))"
   --initial-advertise-peer-urls "http://127.0.0.1:$((base + 21))" >"$work/keel-single.log" 2>&1 &
 pids+=($!)
 
+echo "compat: waiting for the clusters to be ready" >&2
 wait_ready "$keel_eps"
 wait_ready "$etcd_ep"
 wait_ready "$keel_single"
@@ -123,6 +124,21 @@ put txn/second 1
   run get foo --rev 1000
   run get foo --rev 6 -w json
   run member list -w json >/dev/null
+  # Watch: replay from a past revision (with and without prev_kv), then a live prefix watch.
+  watch_for() { echo "\$ etcdctl watch $*"; timeout 2 "$client" --endpoints "$e" watch "$@" 2>&1 | grep -v '"level":"warn"' || true; }
+  watch_for --prefix a/ --rev 6
+  watch_for --prefix a/ --rev 6 --prev-kv
+  watch_for foo --rev 4
+  echo "\$ etcdctl watch --prefix live/ (while writing)"
+  timeout 3 "$client" --endpoints "$e" watch --prefix live/ --prev-kv >"$work/live-watch.out" 2>&1 &
+  local watcher=$!
+  sleep 0.5
+  etcdctl --endpoints "$e" put live/1 one >/dev/null
+  etcdctl --endpoints "$e" put live/1 uno >/dev/null
+  etcdctl --endpoints "$e" put elsewhere x >/dev/null
+  etcdctl --endpoints "$e" del live/1 >/dev/null
+  wait "$watcher" || true
+  cat "$work/live-watch.out"
 }
 
 normalise() {
@@ -135,17 +151,20 @@ print(text, end="")
 '
 }
 
+echo "compat: running the scenario with etcdctl against keel up" >&2
 scenario "$keel_eps" | normalise >"$work/keel.out"
+echo "compat: running the scenario with etcdctl against etcd" >&2
 scenario "$etcd_ep" | normalise >"$work/etcd.out"
 if ! diff -u "$work/etcd.out" "$work/keel.out"; then
   echo "compat: FAILED: etcdctl output against Keel differs from etcd (- etcd, + keel)" >&2
   exit 1
 fi
-echo "compat: KV scenario identical to etcd ($(grep -c '^\$ etcdctl' "$work/keel.out") commands)"
+echo "compat: KV and watch scenario identical to etcd ($(grep -c '^\$ etcdctl' "$work/keel.out") commands)"
 
 # keelctl must print what etcdctl prints, against Keel too.
 keelctl="$(dirname "$keel")/keelctl"
 if [ -x "$keelctl" ]; then
+  echo "compat: running the scenario with keelctl against keel" >&2
   scenario "$keel_single" "$keelctl" | normalise >"$work/keelctl.out"
   if ! diff -u "$work/keel.out" "$work/keelctl.out"; then
     echo "compat: FAILED: keelctl output differs from etcdctl's (- etcdctl, + keelctl)" >&2

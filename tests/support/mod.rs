@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keel_proto::etcdserverpb::kv_client::KvClient;
+use keel_proto::etcdserverpb::lease_client::LeaseClient;
 use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use keel_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
 use tonic::transport::Channel;
@@ -112,6 +113,17 @@ impl Member {
             .await
             .ok()?;
         Some(KvClient::new(channel))
+    }
+
+    pub async fn lease(&self) -> Option<LeaseClient<Channel>> {
+        let channel = Channel::from_shared(self.client_url.clone())
+            .ok()?
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .ok()?;
+        Some(LeaseClient::new(channel))
     }
 
     pub async fn maintenance(&self) -> Option<MaintenanceClient<Channel>> {

@@ -1,12 +1,13 @@
 //! The durable state-machine file: one redb database (copy-on-write B+tree, crash-safe, one
 //! writer and consistent read snapshots, the Rust counterpart of etcd's bbolt).
 //!
-//! Two tables:
+//! Three tables:
 //! - `kv`: revision (as an ordered u128, see `mvcc::revision`) -> encoded `mvccpb.KeyValue`.
 //!   A tombstone is stored as a KeyValue with `version == 0`, as etcd does.
 //! - `meta`: the store's counters (current and compacted revision, cluster id) and the Raft
 //!   state the data corresponds to (last applied log id, membership), so that one commit makes
 //!   both durable together and a restart neither loses nor re-applies an entry.
+//! - `leases`: lease id -> granted and checkpointed TTL (attached keys are derived from `kv`).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,8 @@ use crate::error::{Result, StoreError};
 
 pub const KV: TableDefinition<u128, &[u8]> = TableDefinition::new("kv");
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Lease id -> encoded `keelraft.LeaseRecord`.
+pub const LEASES: TableDefinition<i64, &[u8]> = TableDefinition::new("leases");
 
 /// Keys of the `meta` table.
 pub mod meta {
@@ -44,6 +47,7 @@ impl Backend {
         let txn = db.begin_write()?;
         txn.open_table(KV)?;
         txn.open_table(META)?;
+        txn.open_table(LEASES)?;
         txn.commit()?;
         Ok(Self {
             db,

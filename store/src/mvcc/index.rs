@@ -38,6 +38,11 @@ impl Index {
             .filter_map(move |(key, history)| Some((key.as_slice(), history.visible_at(at)?)))
     }
 
+    /// The put `rev` replaced or deleted, if still stored.
+    pub fn previous(&self, key: &[u8], rev: Revision) -> Option<Revision> {
+        self.keys.get(key)?.previous(rev)
+    }
+
     /// The live revision of one key, if it exists now.
     pub fn live(&self, key: &[u8]) -> Option<Revision> {
         self.keys.get(key)?.live()

@@ -36,6 +36,16 @@ impl KeyHistory {
         }
     }
 
+    /// The put just before `rev` in the same generation (the value `rev` replaced or deleted),
+    /// if it is still stored.
+    pub fn previous(&self, rev: Revision) -> Option<Revision> {
+        let n = self.entries.partition_point(|(r, _)| *r < rev);
+        match self.entries.get(n.checked_sub(1)?)? {
+            (prev, false) => Some(*prev),
+            (_, true) => None,
+        }
+    }
+
     /// Every recorded revision with main revision greater than `after`, oldest first.
     pub fn since(&self, after: i64) -> impl Iterator<Item = (Revision, bool)> + '_ {
         let n = self.entries.partition_point(|(rev, _)| rev.main <= after);
@@ -43,13 +53,15 @@ impl KeyHistory {
     }
 
     /// How many of the oldest entries no read at a revision >= `at` can reach: every revision
-    /// older than the one visible at `at`, and that one too when it is a tombstone.
+    /// older than the one visible at `at`, and that one too when it is a tombstone older than
+    /// `at`. A tombstone made at `at` itself stays, so that a watcher starting at the
+    /// compaction revision still gets its DELETE event (etcd issue #18089, PR #18274).
     fn compactable_len(&self, at: i64) -> usize {
         let n = self.entries.partition_point(|(rev, _)| rev.main <= at);
         match n.checked_sub(1).map(|last| self.entries[last]) {
             None => 0,
-            Some((_, true)) => n,
-            Some((_, false)) => n - 1,
+            Some((rev, true)) if rev.main < at => n,
+            Some(_) => n - 1,
         }
     }
 
@@ -113,7 +125,10 @@ mod tests {
         assert_eq!(h.visible_at(8), Some(rev(8)));
         assert_eq!(h.compact(100), vec![]);
         h.record(rev(10), true);
-        assert_eq!(h.compact(10), vec![rev(8), rev(10)]);
+        // A tombstone at the compaction revision itself stays until a later compaction.
+        assert_eq!(h.compact(10), vec![rev(8)]);
+        assert_eq!(h.visible_at(10), None);
+        assert_eq!(h.compact(11), vec![rev(10)]);
         assert!(h.is_empty());
     }
 }

@@ -24,22 +24,25 @@ use keel_proto::etcdserverpb::request_op::Request;
 use keel_proto::etcdserverpb::response_op::Response;
 use keel_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, ResponseOp, TxnRequest,
-    TxnResponse,
+    LeaseCheckpointRequest, LeaseCheckpointResponse, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use keel_proto::keelraft::command::Request as CommandRequest;
 use keel_proto::keelraft::command_result::Result as CommandOutcome;
 use keel_proto::keelraft::{
-    Command, CommandError, CommandResult, RevisionRecord, StateMachineImage,
+    Command, CommandError, CommandResult, LeaseRecord, RevisionRecord, StateMachineImage,
 };
-use keel_proto::mvccpb::KeyValue;
+use keel_proto::mvccpb::event::EventType;
+use keel_proto::mvccpb::{Event, KeyValue};
 use prost::Message;
 use redb::{ReadableTable, Table};
 
 use super::index::Index;
 use super::key_range::KeyRange;
+use super::leases::{LeaseInfo, Leases};
 use super::revision::Revision;
-use crate::backend::{self, Backend, KV, META};
+use crate::backend::{self, Backend, KV, LEASES, META};
 use crate::error::{Result, StoreError};
 
 /// The Raft bookkeeping stored with the data: opaque encoded blobs (see `raft::codec`).
@@ -49,9 +52,36 @@ pub struct RaftMeta {
     pub membership: Option<Vec<u8>>,
 }
 
+/// etcd's largest lease TTL (seconds).
+pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
+
+/// What a committed batch changed: every event in revision order, for the watch hub.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    /// Events of every revision the batch created, in order; each carries its `prev_kv` when
+    /// the previous value is known.
+    pub events: Vec<Event>,
+    /// The store's revision after the batch.
+    pub revision: i64,
+    /// The compaction the batch ran, if any.
+    pub compacted: Option<i64>,
+}
+
+/// A stretch of history read for a catching-up watcher.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Events with revisions in `[from, next)`, in order, whole revisions only.
+    pub events: Vec<Event>,
+    /// Where to continue: everything before it has been read.
+    pub next: i64,
+    /// The store's revision when this was read.
+    pub current: i64,
+}
+
 #[derive(Default)]
 struct State {
     index: Index,
+    leases: Leases,
     /// The newest committed main revision.
     current: i64,
     /// Reads below this revision fail with "compacted".
@@ -148,6 +178,80 @@ impl Mvcc {
         finish_range(&table, req, plan)
     }
 
+    /// One lease with its attached keys.
+    pub fn lease(&self, id: i64) -> Option<LeaseInfo> {
+        self.read_state().leases.get(id).cloned()
+    }
+
+    /// Every lease, without its keys.
+    pub fn leases(&self) -> Vec<LeaseInfo> {
+        self.read_state()
+            .leases
+            .iter()
+            .map(|lease| LeaseInfo {
+                keys: Default::default(),
+                ..lease.clone()
+            })
+            .collect()
+    }
+
+    /// Events on keys in `range` from revision `from` on, in revision order: what a watcher
+    /// that starts in the past must replay. Reads whole revisions until about `max_events`
+    /// events (or a bounded amount of history) have been gathered; `History::next` says where
+    /// to continue. Fails with `Compacted` when `from` is below the compaction revision.
+    pub fn history(&self, range: &KeyRange, from: i64, max_events: usize) -> Result<History> {
+        let state = self.read_state();
+        if from < state.compacted {
+            return Err(StoreError::Compacted);
+        }
+        let current = state.current;
+        let txn = self.backend.begin_read()?;
+        let table = txn.open_table(KV)?;
+        let max_scanned = max_events.saturating_mul(8).max(1024);
+        let mut events = Vec::new();
+        // Never before `from`: a start in the future has nothing to read up to itself.
+        let mut next = (current + 1).max(from);
+        let mut last_main = None;
+        let start = Revision::new(from.max(1), 0).to_key();
+        for (scanned, entry) in table.range(start..)?.enumerate() {
+            let (key, value) = entry?;
+            let rev = Revision::from_key(key.value());
+            if rev.main > current {
+                break;
+            }
+            let budget_spent = events.len() >= max_events || scanned >= max_scanned;
+            // At least one whole revision a page, so that paging always makes progress.
+            if budget_spent && last_main.is_some_and(|main| main != rev.main) {
+                next = rev.main;
+                break;
+            }
+            last_main = Some(rev.main);
+            let kv = KeyValue::decode(value.value())?;
+            if !range.contains(&kv.key) {
+                continue;
+            }
+            let prev_kv = match state.index.previous(&kv.key, rev) {
+                Some(prev) => Some(read_kv(&table, prev)?),
+                None => None,
+            };
+            let kind = if kv.version == 0 {
+                EventType::Delete
+            } else {
+                EventType::Put
+            };
+            events.push(Event {
+                r#type: kind as i32,
+                kv: Some(kv),
+                prev_kv,
+            });
+        }
+        Ok(History {
+            events,
+            next,
+            current,
+        })
+    }
+
     /// Starts applying a batch of Raft entries; see [`ApplyBatch`].
     pub fn begin_apply(&self) -> Result<ApplyBatch<'_>> {
         let txn = self.backend.begin_write()?;
@@ -157,6 +261,7 @@ impl Mvcc {
             current: state.current,
             compacted: state.compacted,
             compaction: None,
+            events: Vec::new(),
             txn,
         })
     }
@@ -182,11 +287,17 @@ impl Mvcc {
             Some(bytes) => decode_u64(&bytes)?,
             None => 0,
         };
+        let mut leases = Vec::new();
+        for entry in txn.open_table(LEASES)?.iter()? {
+            let (_, value) = entry?;
+            leases.push(LeaseRecord::decode(value.value())?);
+        }
         let image = StateMachineImage {
             current_revision: backend::read_i64(&meta_table, backend::meta::CURRENT_REVISION)?,
             compact_revision: backend::read_i64(&meta_table, backend::meta::COMPACT_REVISION)?,
             records,
             cluster_id,
+            leases,
         };
         let meta = RaftMeta {
             applied_log_id: backend::read_bytes(&meta_table, backend::meta::APPLIED_LOG_ID)?,
@@ -200,14 +311,26 @@ impl Mvcc {
     pub fn install_image(&self, image: &StateMachineImage, meta: &RaftMeta) -> Result<()> {
         let txn = self.backend.begin_write()?;
         txn.delete_table(KV)?;
+        txn.delete_table(LEASES)?;
         let mut index = Index::default();
+        let mut leases = Leases::default();
         {
+            let mut lease_table = txn.open_table(LEASES)?;
+            for record in &image.leases {
+                lease_table.insert(record.id, record.encode_to_vec().as_slice())?;
+                leases.grant(record.id, record.ttl, record.remaining_ttl);
+            }
             let mut kv_table = txn.open_table(KV)?;
+            let mut live_leases = std::collections::HashMap::new();
             for record in &image.records {
                 let kv = record.kv.clone().unwrap_or_default();
                 let rev = Revision::new(record.main, record.sub);
                 kv_table.insert(rev.to_key(), kv.encode_to_vec().as_slice())?;
                 index.record(&kv.key, rev, record.tombstone);
+                live_leases.insert(kv.key, kv.lease);
+            }
+            for (key, lease) in live_leases {
+                leases.reattach(&key, 0, lease);
             }
             let mut meta_table = txn.open_table(META)?;
             write_counters(
@@ -225,6 +348,7 @@ impl Mvcc {
         txn.commit()?;
         *state = State {
             index,
+            leases,
             current: image.current_revision.max(1),
             compacted: image.compact_revision,
             cluster_id: image.cluster_id,
@@ -258,7 +382,18 @@ fn load_state(backend: &Backend) -> Result<State> {
             None => 0,
         },
         index: Index::default(),
+        leases: Leases::default(),
     };
+    let lease_table = txn.open_table(LEASES)?;
+    for entry in lease_table.iter()? {
+        let (_, value) = entry?;
+        let record = LeaseRecord::decode(value.value())
+            .map_err(|err| StoreError::Corrupt(format!("lease record: {err}")))?;
+        state
+            .leases
+            .grant(record.id, record.ttl, record.remaining_ttl);
+    }
+    let mut live_leases = std::collections::HashMap::new();
     for entry in kv_table.iter()? {
         let (key, value) = entry?;
         let rev = Revision::from_key(key.value());
@@ -266,6 +401,10 @@ fn load_state(backend: &Backend) -> Result<State> {
             StoreError::Corrupt(format!("kv record at revision {}: {err}", rev.main))
         })?;
         state.index.record(&kv.key, rev, kv.version == 0);
+        live_leases.insert(kv.key, kv.lease);
+    }
+    for (key, lease) in live_leases {
+        state.leases.reattach(&key, 0, lease);
     }
     Ok(state)
 }
@@ -438,6 +577,8 @@ pub struct ApplyBatch<'a> {
     compacted: i64,
     /// A compaction executed in this batch, published to readers by `commit`.
     compaction: Option<i64>,
+    /// Events of the changes made so far, in revision order.
+    events: Vec<Event>,
 }
 
 impl ApplyBatch<'_> {
@@ -466,7 +607,9 @@ impl ApplyBatch<'_> {
         let mut table = self.txn.open_table(KV)?;
         let mut writer = Writer {
             index: &mut state.index,
+            leases: &mut state.leases,
             table: &mut table,
+            events: &mut self.events,
             begin: self.current,
             compacted: self.compacted,
             sub: 0,
@@ -489,6 +632,18 @@ impl ApplyBatch<'_> {
                 self.compaction = Some(req.revision);
                 CommandOutcome::Compaction(resp)
             }
+            CommandRequest::LeaseGrant(req) => {
+                let mut lease_table = self.txn.open_table(LEASES)?;
+                CommandOutcome::LeaseGrant(writer.lease_grant(req, &mut lease_table)?)
+            }
+            CommandRequest::LeaseRevoke(req) => {
+                let mut lease_table = self.txn.open_table(LEASES)?;
+                CommandOutcome::LeaseRevoke(writer.lease_revoke(req, &mut lease_table)?)
+            }
+            CommandRequest::LeaseCheckpoint(req) => {
+                let mut lease_table = self.txn.open_table(LEASES)?;
+                CommandOutcome::LeaseCheckpoint(writer.lease_checkpoint(req, &mut lease_table)?)
+            }
         };
         if writer.sub > 0 {
             self.current += 1;
@@ -497,8 +652,8 @@ impl ApplyBatch<'_> {
     }
 
     /// Commits the batch together with the Raft state it brings the store to, then publishes
-    /// its revision (and compaction, if it ran one) to readers.
-    pub fn commit(self, meta: &RaftMeta) -> Result<()> {
+    /// its revision (and compaction, if it ran one) to readers. Returns what changed.
+    pub fn commit(self, meta: &RaftMeta) -> Result<Applied> {
         {
             let mut meta_table = self.txn.open_table(META)?;
             write_counters(&mut meta_table, self.current, self.compacted)?;
@@ -519,14 +674,20 @@ impl ApplyBatch<'_> {
                 state.current = self.current;
             }
         }
-        Ok(())
+        Ok(Applied {
+            events: self.events,
+            revision: self.current,
+            compacted: self.compaction,
+        })
     }
 }
 
 /// Executes one write request (possibly a txn) at main revision `begin + 1`.
 struct Writer<'s, 't, 'tx> {
     index: &'s mut Index,
+    leases: &'s mut Leases,
     table: &'t mut Table<'tx, u128, &'static [u8]>,
+    events: &'s mut Vec<Event>,
     /// The store's revision before this request.
     begin: i64,
     compacted: i64,
@@ -576,8 +737,7 @@ impl Writer<'_, '_, '_> {
     }
 
     fn check_lease(&self, req: &PutRequest) -> Result<()> {
-        if req.lease != 0 && !req.ignore_lease {
-            // No lease can exist until the lessor lands; etcd answers the same for unknown ids.
+        if req.lease != 0 && !req.ignore_lease && !self.leases.contains(req.lease) {
             return Err(StoreError::LeaseNotFound);
         }
         Ok(())
@@ -604,7 +764,14 @@ impl Writer<'_, '_, '_> {
         self.table
             .insert(rev.to_key(), kv.encode_to_vec().as_slice())?;
         self.index.record(&req.key, rev, false);
+        self.leases
+            .reattach(&req.key, prev.as_ref().map_or(0, |p| p.lease), kv.lease);
         self.sub += 1;
+        self.events.push(Event {
+            r#type: EventType::Put as i32,
+            kv: Some(kv),
+            prev_kv: prev.clone(),
+        });
         Ok(PutResponse {
             header: Self::header(main),
             prev_kv: if req.prev_kv { prev } else { None },
@@ -622,9 +789,7 @@ impl Writer<'_, '_, '_> {
         let mut prev_kvs = Vec::new();
         let main = self.main();
         for (key, live) in &doomed {
-            if req.prev_kv {
-                prev_kvs.push(read_kv(&*self.table, *live)?);
-            }
+            let prev = read_kv(&*self.table, *live)?;
             let rev = Revision::new(main, self.sub);
             let tombstone = KeyValue {
                 key: key.clone(),
@@ -634,7 +799,16 @@ impl Writer<'_, '_, '_> {
             self.table
                 .insert(rev.to_key(), tombstone.encode_to_vec().as_slice())?;
             self.index.record(key, rev, true);
+            self.leases.reattach(key, prev.lease, 0);
             self.sub += 1;
+            if req.prev_kv {
+                prev_kvs.push(prev.clone());
+            }
+            self.events.push(Event {
+                r#type: EventType::Delete as i32,
+                kv: Some(tombstone),
+                prev_kv: Some(prev),
+            });
         }
         Ok(DeleteRangeResponse {
             header: Self::header(if self.sub > 0 { main } else { self.begin }),
@@ -804,6 +978,86 @@ impl Writer<'_, '_, '_> {
 enum Check {
     Puts,
     Ranges,
+}
+
+impl Writer<'_, '_, '_> {
+    fn lease_grant(
+        &mut self,
+        req: &LeaseGrantRequest,
+        table: &mut Table<i64, &[u8]>,
+    ) -> Result<LeaseGrantResponse> {
+        if req.id == 0 {
+            return Err(StoreError::LeaseNotFound);
+        }
+        if req.ttl > MAX_LEASE_TTL {
+            return Err(StoreError::LeaseTtlTooLarge);
+        }
+        if self.leases.contains(req.id) {
+            return Err(StoreError::LeaseExists);
+        }
+        let record = LeaseRecord {
+            id: req.id,
+            ttl: req.ttl,
+            remaining_ttl: 0,
+        };
+        table.insert(req.id, record.encode_to_vec().as_slice())?;
+        self.leases.grant(req.id, req.ttl, 0);
+        Ok(LeaseGrantResponse {
+            header: Self::header(self.begin),
+            id: req.id,
+            ttl: req.ttl,
+            error: String::new(),
+        })
+    }
+
+    /// Deletes every key attached to the lease in one revision, then the lease.
+    fn lease_revoke(
+        &mut self,
+        req: &LeaseRevokeRequest,
+        table: &mut Table<i64, &[u8]>,
+    ) -> Result<LeaseRevokeResponse> {
+        let Some(keys) = self.leases.get(req.id).map(|lease| lease.keys.clone()) else {
+            return Err(StoreError::LeaseNotFound);
+        };
+        for key in keys {
+            self.delete_range(&DeleteRangeRequest {
+                key,
+                range_end: Vec::new(),
+                prev_kv: false,
+            })?;
+        }
+        self.leases.revoke(req.id);
+        table.remove(req.id)?;
+        Ok(LeaseRevokeResponse {
+            header: Self::header(self.read_revision()),
+        })
+    }
+
+    /// Records the leader's view of remaining TTLs, so a new leader resumes from them.
+    fn lease_checkpoint(
+        &mut self,
+        req: &LeaseCheckpointRequest,
+        table: &mut Table<i64, &[u8]>,
+    ) -> Result<LeaseCheckpointResponse> {
+        for checkpoint in &req.checkpoints {
+            if !self
+                .leases
+                .checkpoint(checkpoint.id, checkpoint.remaining_ttl)
+            {
+                continue;
+            }
+            let ttl = self.leases.get(checkpoint.id).map_or(0, |lease| lease.ttl);
+            let record = LeaseRecord {
+                id: checkpoint.id,
+                ttl,
+                remaining_ttl: checkpoint.remaining_ttl,
+            };
+            table.insert(checkpoint.id, record.encode_to_vec().as_slice())?;
+        }
+        Ok(LeaseCheckpointResponse {
+            header: Self::header(self.begin),
+        })
+    }
 }
 
 /// etcd's compareKV.

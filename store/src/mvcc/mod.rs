@@ -6,14 +6,17 @@
 //! - `key_index`: one key's history; `index`: the tree of them; `key_range`: request ranges.
 //! - `kvstore`: the store itself, its read path (Range) and its apply path (Put, DeleteRange,
 //!   Txn, Compact) run by the Raft state machine in log order.
+//! - `leases`: the replicated lease records and the keys attached to each.
 //! - `validate`: the checks etcd makes on a request before it is proposed.
 
 pub mod index;
 pub mod key_index;
 pub mod key_range;
 pub mod kvstore;
+pub mod leases;
 pub mod revision;
 pub mod validate;
 
-pub use kvstore::{ApplyBatch, Mvcc, RaftMeta};
+pub use kvstore::{Applied, ApplyBatch, History, Mvcc, RaftMeta};
+pub use leases::LeaseInfo;
 pub use revision::Revision;

@@ -22,11 +22,16 @@ use prost::Message;
 use super::codec;
 use super::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::error::StoreError;
+use crate::lease::{self, Lessor};
 use crate::mvcc::{Mvcc, RaftMeta};
+use crate::watch::WatchHub;
 
 #[derive(Clone)]
 pub struct StateMachine {
     mvcc: Arc<Mvcc>,
+    watch_hub: Arc<WatchHub>,
+    /// Told what each applied batch changed about leases (the leader's expiry queue).
+    lessor: Option<Arc<Lessor>>,
 }
 
 fn io_error(err: StoreError) -> io::Error {
@@ -38,8 +43,18 @@ fn invalid(err: impl ToString) -> io::Error {
 }
 
 impl StateMachine {
-    pub fn new(mvcc: Arc<Mvcc>) -> Self {
-        Self { mvcc }
+    pub fn new(mvcc: Arc<Mvcc>, watch_hub: Arc<WatchHub>) -> Self {
+        Self {
+            mvcc,
+            watch_hub,
+            lessor: None,
+        }
+    }
+
+    /// Feeds `lessor` with the lease changes of every applied batch.
+    pub fn with_lessor(mut self, lessor: Arc<Lessor>) -> Self {
+        self.lessor = Some(lessor);
+        self
     }
 
     fn decode_meta(meta: &RaftMeta) -> io::Result<(Option<LogId>, StoredMembership)> {
@@ -116,6 +131,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut replies = Vec::new();
         let mut last_applied = None;
         let mut membership = None;
+        let mut lease_changes = Vec::new();
         while let Some((entry, responder)) = entries.try_next().await? {
             let result = match &entry.payload {
                 EntryPayload::Normal(command) => batch.execute(command).map_err(io_error)?,
@@ -125,6 +141,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     CommandResult::default()
                 }
             };
+            if let EntryPayload::Normal(command) = &entry.payload {
+                lease::collect_changes(command, &result, &mut lease_changes);
+            }
             last_applied = Some(entry.log_id);
             if let Some(responder) = responder {
                 replies.push((responder, result));
@@ -134,7 +153,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(());
         }
         let meta = Self::encode_meta(last_applied.as_ref(), membership.as_ref());
-        batch.commit(&meta).map_err(io_error)?;
+        let applied = batch.commit(&meta).map_err(io_error)?;
+        self.watch_hub.notify(&applied);
+        if let Some(lessor) = &self.lessor {
+            lessor.applied(&lease_changes);
+        }
         for (responder, result) in replies {
             responder.send(result);
         }
@@ -155,6 +178,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.mvcc
             .install_image(&image, &raft_meta)
             .map_err(io_error)?;
+        // Watchers' positions may no longer line up with what was installed: replay them.
+        self.watch_hub.resync_all();
+        if let Some(lessor) = &self.lessor {
+            lessor.resync();
+        }
         tracing::info!(last_log_id = ?meta.last_log_id, "installed snapshot from leader");
         Ok(())
     }

@@ -28,10 +28,13 @@ pub struct Member {
     pub raft: Raft,
     pub mvcc: Arc<Mvcc>,
     pub peers: Peers,
+    pub watch_hub: Arc<crate::watch::WatchHub>,
+    /// Lease expiry (owned while this member is the leader); see `crate::lease`.
+    pub lessor: Arc<crate::lease::Lessor>,
 }
 
 /// Where a request that needs the leader should go.
-enum Leader {
+pub(crate) enum Leader {
     Me,
     Remote(NodeId, keel_proto::keelraft::Node),
     Unknown,
@@ -52,7 +55,7 @@ impl Member {
         }
     }
 
-    fn leader(&self, hint: Option<NodeId>) -> Leader {
+    pub(crate) fn leader(&self, hint: Option<NodeId>) -> Leader {
         let metrics = self.metrics();
         let Some(leader) = hint.or(metrics.current_leader) else {
             return Leader::Unknown;

@@ -8,9 +8,11 @@
 
 pub mod cluster;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod member;
 pub mod peer;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -27,11 +29,13 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::{self, ClusterState, MemberConfig};
+use crate::lease::{Lessor, LessorConfig};
 use crate::mvcc::Mvcc;
 use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{MAX_PEER_MESSAGE_BYTES, Peers};
 use crate::raft::state_machine::StateMachine;
+use crate::watch::{WatchConfig, WatchHub};
 pub use member::Member;
 
 /// Room gRPC framing may take on top of `--max-request-bytes` (etcd uses the same margin), so
@@ -122,12 +126,24 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
     .map_err(|e| ServerError::Config(e.to_string()))?;
 
     let peers = Peers::default();
+    let watch_hub = WatchHub::new(
+        mvcc.clone(),
+        identity.member_id,
+        WatchConfig {
+            max_response_bytes: config.max_request_bytes,
+            ..WatchConfig::default()
+        },
+    );
+    let lessor = Arc::new(Lessor::new(
+        LessorConfig::for_member(&config, identity.member_id),
+        mvcc.clone(),
+    ));
     let raft = Raft::new(
         identity.member_id,
         Arc::new(raft_config),
         peers.clone(),
         log,
-        StateMachine::new(mvcc.clone()),
+        StateMachine::new(mvcc.clone(), watch_hub.clone()).with_lessor(lessor.clone()),
     )
     .await
     .map_err(|e| ServerError::Raft(e.to_string()))?;
@@ -154,6 +170,8 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
         raft,
         mvcc,
         peers,
+        watch_hub,
+        lessor,
     }))
 }
 
@@ -278,12 +296,14 @@ pub async fn serve(
                 KvServer::new(kv::KvService::new(member.clone()))
                     .max_decoding_message_size(max_decoding),
             )
+            .add_service(lease::LeaseService::server(member.clone()))
             .add_service(ClusterServer::new(cluster::ClusterService::new(
                 member.clone(),
             )))
             .add_service(MaintenanceServer::new(
                 maintenance::MaintenanceService::new(member.clone()),
-            ));
+            ))
+            .add_service(watch::WatchServer::new(member.clone(), max_decoding));
         tracing::info!(%url, "serving clients");
         servers.spawn(run_router(router, url, listener, stop_rx.clone()));
     }
@@ -291,6 +311,7 @@ pub async fn serve(
     let background = [
         tokio::spawn(member.clone().publish_self()),
         tokio::spawn(log_leadership(member.clone())),
+        tokio::spawn(lease::run_lessor(member.clone())),
     ];
 
     let outcome = tokio::select! {
@@ -352,6 +373,7 @@ async fn log_leadership(member: Arc<Member>) {
             let m = metrics.borrow_watched();
             (m.current_leader, m.current_term)
         };
+        member.watch_hub.set_raft_term(term);
         if leader != last_leader {
             match leader {
                 Some(id) if id == member.id => tracing::info!(term, "this member is the leader"),

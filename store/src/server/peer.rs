@@ -1,12 +1,17 @@
 //! `keelraft.RaftPeer`, the server side of the member-to-member transport: Raft's own RPCs
-//! handed to openraft, plus the leader's half of write forwarding and follower ReadIndex.
+//! handed to openraft, plus the leader's half of write forwarding, follower ReadIndex and the
+//! lease requests only the leader's lessor can answer (keepalive, time-to-live).
 
 use std::sync::Arc;
 
+use keel_proto::etcdserverpb::{
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
 use keel_proto::keelraft as pb;
 use keel_proto::keelraft::raft_peer_server::RaftPeer;
 use tonic::{Request, Response, Status};
 
+use super::lease;
 use super::member::Member;
 use crate::raft::codec;
 
@@ -121,6 +126,32 @@ impl RaftPeer for PeerService {
             Some(log_id) => Ok(Response::new(pb::ReadIndexResponse {
                 read_log_id: Some(codec::log_id_to_pb(&log_id)),
             })),
+            None => Err(not_leader()),
+        }
+    }
+
+    async fn lease_keep_alive(
+        &self,
+        request: Request<LeaseKeepAliveRequest>,
+    ) -> Result<Response<LeaseKeepAliveResponse>, Status> {
+        let id = request.into_inner().id;
+        match lease::keep_alive_on_leader(&self.member, id).await? {
+            Some(ttl) => Ok(Response::new(LeaseKeepAliveResponse {
+                header: None,
+                id,
+                ttl,
+            })),
+            None => Err(not_leader()),
+        }
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let request = request.into_inner();
+        match lease::time_to_live_on_leader(&self.member, &request).await? {
+            Some(response) => Ok(Response::new(response)),
             None => Err(not_leader()),
         }
     }
