@@ -194,6 +194,26 @@ async fn the_watch_protocol_matches_etcd() {
         canceled.cancel_reason,
         "etcdserver: mvcc: required revision has been compacted"
     );
+    assert_eq!(
+        canceled.header.map(|h| h.revision),
+        Some(0),
+        "as etcd: no revision"
+    );
+
+    // An inverted range is refused as etcd refuses it.
+    watch
+        .create(WatchCreateRequest {
+            key: b"b".to_vec(),
+            range_end: b"a".to_vec(),
+            ..Default::default()
+        })
+        .await;
+    let refused = watch.next().await;
+    assert_eq!(
+        (refused.watch_id, refused.created, refused.canceled),
+        (-1, true, true)
+    );
+    assert_eq!(refused.cancel_reason, "mvcc: watcher range is empty");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

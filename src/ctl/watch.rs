@@ -916,11 +916,14 @@ async fn run_exec(exec: &[OsString], rev: i64, ev: &Event) -> Result<(), CtlErro
         Ok(t) => t.as_str_name().to_string(),
         Err(_) => ev.r#type.to_string(),
     };
-    let result = match resolve_program(&exec[0]) {
+    let Some((name, args)) = exec.split_first() else {
+        return Ok(());
+    };
+    let result = match resolve_program(name) {
         Err(e) => Err(e),
         Ok(program) => {
             let status = tokio::process::Command::new(&program)
-                .args(&exec[1..])
+                .args(args)
                 .env("ETCD_WATCH_REVISION", rev.to_string())
                 .env("ETCD_WATCH_EVENT_TYPE", gofmt::quote(event_type.as_bytes()))
                 .env(

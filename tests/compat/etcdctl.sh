@@ -129,6 +129,8 @@ put txn/second 1
   watch_for --prefix a/ --rev 6
   watch_for --prefix a/ --rev 6 --prev-kv
   watch_for foo --rev 4
+  watch_for foo --rev 4 -w json
+  watch_for b a
   echo "\$ etcdctl watch --prefix live/ (while writing)"
   timeout 3 "$client" --endpoints "$e" watch --prefix live/ --prev-kv >"$work/live-watch.out" 2>&1 &
   local watcher=$!

@@ -185,18 +185,22 @@ fn create_watcher(
     } else {
         create.watch_id
     };
+    // As etcd's mvcc watchStream.Watch: refused watchers get id -1.
     let refuse = |reason: &str| {
         Some(WatchResponse {
             header,
-            watch_id,
+            watch_id: -1,
             created: true,
             canceled: true,
             cancel_reason: reason.to_string(),
             ..Default::default()
         })
     };
-    if create.key.is_empty() {
-        return refuse("etcdserver: key is not provided");
+    let inverted = !create.range_end.is_empty()
+        && create.range_end != [0]
+        && create.key.as_slice() >= create.range_end.as_slice();
+    if inverted {
+        return refuse("mvcc: watcher range is empty");
     }
     if hub.exists(stream, watch_id) {
         return refuse("mvcc: duplicate watch ID provided on the WatchStream");

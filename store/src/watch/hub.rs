@@ -330,8 +330,9 @@ impl WatchHub {
                         tracing::warn!(%err, watch_id = spec.watch_id, "watch replay failed");
                     }
                     self.registry().unsynced.remove(&id);
+                    // etcd's cancel response carries no revision in its header.
                     let response = WatchResponse {
-                        header: Some(self.header(self.mvcc.current_revision())),
+                        header: Some(self.header(0)),
                         watch_id: spec.watch_id,
                         canceled: true,
                         compact_revision: if compacted {
