@@ -62,10 +62,23 @@ pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
     Ok(ports)
 }
 
-/// A channel for long-lived streams (no per-request timeout).
-pub async fn connect(url: &str) -> anyhow::Result<Channel> {
+/// HTTP/2 flow-control window of each watch stream (hyper's default).
+const STREAM_WINDOW: u32 = 2 << 20;
+
+/// A connection for `streams` long-lived watch streams (no per-request timeout).
+///
+/// While this client falls behind, unread DATA frames queue up in h2. h2 charges each unread
+/// frame under 256 bytes (etcd sends one small watch response per frame) 256 − its size against
+/// a budget of half the connection window, and closes the connection with GOAWAY
+/// `too_many_data_frames` when it runs out. So the connection window is made 8× what the
+/// stream windows can hold: full stream windows then cost at most half of it as long as the
+/// frames are at least ~52 bytes, and the stream windows (flow control) bound the backlog.
+pub async fn connect_watch(url: &str, streams: usize) -> anyhow::Result<Channel> {
+    let window = (8 * streams as u64 * u64::from(STREAM_WINDOW)).clamp(5 << 20, (1 << 31) - 1);
     Endpoint::from_shared(url.to_string())?
         .connect_timeout(Duration::from_secs(3))
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(window as u32)
         .tcp_nodelay(true)
         .connect()
         .await

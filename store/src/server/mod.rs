@@ -339,7 +339,7 @@ async fn run_router(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ServerError> {
     router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(with_nodelay(listener), async move {
             let _ = stop.wait_for(|stop| *stop).await;
         })
         .await
@@ -347,6 +347,22 @@ async fn run_router(
             url,
             reason: e.to_string(),
         })
+}
+
+/// Accepted connections with Nagle's algorithm off: gRPC writes small frames (a watch event, a
+/// unary reply) that must leave at once, not wait for the peer's delayed ACK.
+fn with_nodelay(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        if let Ok(stream) = &accepted
+            && let Err(err) = stream.set_nodelay(true)
+        {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+        accepted
+    })
 }
 
 /// Resolves when Raft has stopped on a fatal error (e.g. the disk failed during apply). The
