@@ -107,14 +107,11 @@ async fn local_keys(
         .kv()
         .await
         .ok_or_else(|| tonic::Status::unavailable("cannot connect"))?;
-    let mut end = prefix.as_bytes().to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
+    let (key, range_end) = support::prefix_range(prefix);
     let response = kv
         .range(RangeRequest {
-            key: prefix.into(),
-            range_end: end,
+            key,
+            range_end,
             revision,
             serializable: true,
             keys_only: true,

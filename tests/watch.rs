@@ -62,14 +62,6 @@ impl Watch {
     }
 }
 
-fn prefix(p: &str) -> (Vec<u8>, Vec<u8>) {
-    let mut end = p.as_bytes().to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
-    (p.as_bytes().to_vec(), end)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watch_protocol_matches_etcd() {
     let cluster = Cluster::start(1, &[]);
@@ -81,7 +73,7 @@ async fn the_watch_protocol_matches_etcd() {
     member.put("other", "x").await.expect("put");
 
     let mut watch = Watch::open(member).await.expect("open");
-    let (key, range_end) = prefix("p/");
+    let (key, range_end) = support::prefix_range("p/");
     // Replay from the first revision with prev_kv; NODELETE filter.
     watch
         .create(WatchCreateRequest {
@@ -220,7 +212,7 @@ async fn the_watch_protocol_matches_etcd() {
 async fn a_watch_spanning_a_leader_sigkill_sees_every_event_exactly_once() {
     let mut cluster = Cluster::start(3, &[]);
     let leader = cluster.leader().await;
-    let (key, range_end) = prefix("w/");
+    let (key, range_end) = support::prefix_range("w/");
     let start = cluster.members[leader]
         .put("w/start", "0")
         .await

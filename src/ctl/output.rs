@@ -395,16 +395,12 @@ impl Printer {
             }
             OutputFormat::Json => {
                 let mut o = Obj::new();
-                o.promoted_header(r.header.as_ref());
-                o.raw("ID", &r.id.to_string());
-                o.raw("TTL", &r.ttl.to_string());
+                id_ttl_json(&mut o, r.header.as_ref(), r.id, r.ttl);
                 o.string_always("Error", &r.error);
                 s = (o.finish() + "\n").into_bytes();
             }
             OutputFormat::Fields => {
-                fields_hdr(&mut s, r.header.as_ref());
-                let _ = writeln!(s, "\"ID\" : {}", r.id);
-                let _ = writeln!(s, "\"TTL\" : {}", r.ttl);
+                id_ttl_fields(&mut s, r.header.as_ref(), r.id, r.ttl);
             }
             OutputFormat::Protobuf => return Ok(pb(&r.header.unwrap_or_default())),
             OutputFormat::Table => return Err(unsupported(self.format)),
@@ -456,15 +452,11 @@ impl Printer {
             }
             OutputFormat::Json => {
                 let mut o = Obj::new();
-                o.promoted_header(r.header.as_ref());
-                o.raw("ID", &r.id.to_string());
-                o.raw("TTL", &r.ttl.to_string());
+                id_ttl_json(&mut o, r.header.as_ref(), r.id, r.ttl);
                 s = (o.finish() + "\n").into_bytes();
             }
             OutputFormat::Fields => {
-                fields_hdr(&mut s, r.header.as_ref());
-                let _ = writeln!(s, "\"ID\" : {}", r.id);
-                let _ = writeln!(s, "\"TTL\" : {}", r.ttl);
+                id_ttl_fields(&mut s, r.header.as_ref(), r.id, r.ttl);
             }
             OutputFormat::Protobuf => return Ok(pb(&r.header.unwrap_or_default())),
             OutputFormat::Table => return Err(unsupported(self.format)),
@@ -520,9 +512,7 @@ impl Printer {
                 s = (o.finish() + "\n").into_bytes();
             }
             OutputFormat::Fields => {
-                fields_hdr(&mut s, r.header.as_ref());
-                let _ = writeln!(s, "\"ID\" : {}", r.id);
-                let _ = writeln!(s, "\"TTL\" : {}", r.ttl);
+                id_ttl_fields(&mut s, r.header.as_ref(), r.id, r.ttl);
                 let _ = writeln!(s, "\"GrantedTTL\" : {}", r.granted_ttl);
                 for k in &r.keys {
                     let _ = writeln!(s, "\"Key\" : {}", quote(k));
@@ -714,6 +704,20 @@ fn status_rows(list: &[EpStatus]) -> Vec<Vec<String>> {
 }
 
 // ---------------------------------------------------------------- fields
+
+/// The promoted header, then `ID` and `TTL`: etcdctl's JSON for lease grant and keep-alive.
+fn id_ttl_json(o: &mut Obj, header: Option<&ResponseHeader>, id: i64, ttl: i64) {
+    o.promoted_header(header);
+    o.raw("ID", &id.to_string());
+    o.raw("TTL", &ttl.to_string());
+}
+
+/// The header fields, then `ID` and `TTL`: etcdctl's fields output for lease responses.
+fn id_ttl_fields(s: &mut Vec<u8>, header: Option<&ResponseHeader>, id: i64, ttl: i64) {
+    fields_hdr(s, header);
+    let _ = writeln!(s, "\"ID\" : {id}");
+    let _ = writeln!(s, "\"TTL\" : {ttl}");
+}
 
 fn fields_hdr(s: &mut Vec<u8>, h: Option<&ResponseHeader>) {
     let h = h.copied().unwrap_or_default();

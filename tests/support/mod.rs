@@ -17,6 +17,15 @@ use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use keel_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
 use tonic::transport::Channel;
 
+/// `[prefix, prefix+1)`: the key range etcd clients use for a prefix.
+pub fn prefix_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    (prefix.as_bytes().to_vec(), end)
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -165,14 +174,11 @@ impl Member {
             .kv()
             .await
             .ok_or_else(|| tonic::Status::unavailable("cannot connect"))?;
-        let mut end = prefix.as_bytes().to_vec();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
+        let (key, range_end) = prefix_range(prefix);
         let response = kv
             .range(RangeRequest {
-                key: prefix.into(),
-                range_end: end,
+                key,
+                range_end,
                 serializable,
                 ..Default::default()
             })
