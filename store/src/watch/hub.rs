@@ -10,10 +10,17 @@
 //! (`next_revision`), `notify` delivers only events at or above it, and an unsynced watcher
 //! joins under the registry lock only once its replay reached the published revision, so every
 //! later batch is notified to it exactly once. A stream whose channel is full never blocks apply
-//! or other watchers: its watcher falls back to replay from the first revision it missed. A
-//! watcher whose start revision was compacted is cancelled with `compact_revision`, as in etcd.
+//! or other watchers: its watcher falls back to replay from the first revision it missed (a
+//! batch's responses, fragments included, are queued all or none, so the replay repeats
+//! nothing). A watcher whose start revision was compacted is cancelled with `compact_revision`,
+//! as in etcd.
+//!
+//! Nothing after a cancel: a replay task waits for room in the channel first, then queues its
+//! response under the registry lock only if its own registration (a token, so a cancelled
+//! watcher's task never serves a new one that reused the watch id) is still there. Once `cancel`
+//! or `close_stream` returns, nothing more of those watchers is queued.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -70,8 +77,33 @@ struct Synced {
 #[derive(Default)]
 struct Registry {
     synced: HashMap<WatcherId, Synced>,
-    /// Watchers replaying history; removing one tells its replay task to stop.
-    unsynced: HashSet<WatcherId>,
+    /// Watchers replaying history, with the token of their replay task; removing one (or
+    /// replacing it, when a new watcher reuses the id) tells that task to stop.
+    unsynced: HashMap<WatcherId, u64>,
+    last_token: u64,
+}
+
+impl Registry {
+    /// Registers `id` as replaying; returns the token of its replay task.
+    fn start_replay(&mut self, id: WatcherId) -> u64 {
+        self.last_token += 1;
+        self.unsynced.insert(id, self.last_token);
+        self.last_token
+    }
+
+    /// Whether the replay task holding `token` still serves `id`.
+    fn replaying(&self, id: &WatcherId, token: u64) -> bool {
+        self.unsynced.get(id) == Some(&token)
+    }
+
+    /// Ends the registration of the replay task holding `token`, if it still has it.
+    fn stop_replay(&mut self, id: &WatcherId, token: u64) -> bool {
+        let replaying = self.replaying(id, token);
+        if replaying {
+            self.unsynced.remove(id);
+        }
+        replaying
+    }
 }
 
 pub struct WatchHub {
@@ -142,7 +174,7 @@ impl WatchHub {
     pub fn exists(&self, stream: u64, watch_id: i64) -> bool {
         let registry = self.registry();
         let id = (stream, watch_id);
-        registry.synced.contains_key(&id) || registry.unsynced.contains(&id)
+        registry.synced.contains_key(&id) || registry.unsynced.contains_key(&id)
     }
 
     /// Registers a watcher from `start_revision` (0 = from now). The caller has already queued
@@ -175,28 +207,31 @@ impl WatchHub {
             );
             return;
         }
-        registry.unsynced.insert(id);
+        let token = registry.start_replay(id);
         drop(registry);
-        tokio::spawn(self.clone().catch_up(id, spec, start_revision, sender));
+        tokio::spawn(
+            self.clone()
+                .catch_up(id, token, spec, start_revision, sender),
+        );
     }
 
     /// Removes a watcher; true if it existed.
     pub fn cancel(&self, stream: u64, watch_id: i64) -> bool {
         let mut registry = self.registry();
         let id = (stream, watch_id);
-        registry.synced.remove(&id).is_some() | registry.unsynced.remove(&id)
+        registry.synced.remove(&id).is_some() | registry.unsynced.remove(&id).is_some()
     }
 
     /// Removes every watcher of a stream that ended.
     pub fn close_stream(&self, stream: u64) {
         let mut registry = self.registry();
         registry.synced.retain(|(s, _), _| *s != stream);
-        registry.unsynced.retain(|(s, _)| *s != stream);
+        registry.unsynced.retain(|(s, _), _| *s != stream);
     }
 
     /// True when every watcher of `stream` is synced (etcd answers progress requests then).
     pub fn stream_synced(&self, stream: u64) -> bool {
-        !self.registry().unsynced.iter().any(|(s, _)| *s == stream)
+        !self.registry().unsynced.keys().any(|(s, _)| *s == stream)
     }
 
     /// Synced watchers of `stream` that asked for progress notifications.
@@ -254,8 +289,20 @@ impl WatchHub {
             };
             let chunks = batch.chunks(&matched, spec.prev_kv, limit);
             let last = chunks.len().saturating_sub(1);
-            for (i, events) in chunks.into_iter().enumerate() {
-                let response = EncodedWatchResponse {
+            // Room for every fragment, or none is sent: the replay starts over at `from`.
+            let permits = match watcher.sender.try_reserve_many(chunks.len()) {
+                Ok(permits) => permits,
+                Err(TrySendError::Full(())) => {
+                    fallen_behind.push((*id, from));
+                    continue;
+                }
+                Err(TrySendError::Closed(())) => {
+                    closed.push(*id);
+                    continue;
+                }
+            };
+            for ((i, events), permit) in chunks.into_iter().enumerate().zip(permits) {
+                permit.send(EncodedWatchResponse {
                     head: WatchResponse {
                         header: Some(header),
                         watch_id: spec.watch_id,
@@ -263,18 +310,7 @@ impl WatchHub {
                         ..Default::default()
                     },
                     events,
-                };
-                match watcher.sender.try_send(response) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        fallen_behind.push((*id, from));
-                        break;
-                    }
-                    Err(TrySendError::Closed(_)) => {
-                        closed.push(*id);
-                        break;
-                    }
-                }
+                });
             }
         }
         self.notified.store(applied.revision, Ordering::Release);
@@ -283,10 +319,10 @@ impl WatchHub {
         }
         for (id, from) in fallen_behind {
             if let Some(watcher) = registry.synced.remove(&id) {
-                registry.unsynced.insert(id);
+                let token = registry.start_replay(id);
                 tokio::spawn(
                     self.clone()
-                        .catch_up(id, watcher.spec, from, watcher.sender),
+                        .catch_up(id, token, watcher.spec, from, watcher.sender),
                 );
             }
         }
@@ -297,9 +333,10 @@ impl WatchHub {
         let mut registry = self.registry();
         let watchers: Vec<(WatcherId, Synced)> = registry.synced.drain().collect();
         for (id, watcher) in watchers {
-            registry.unsynced.insert(id);
+            let token = registry.start_replay(id);
             tokio::spawn(self.clone().catch_up(
                 id,
+                token,
                 watcher.spec,
                 watcher.next_revision,
                 watcher.sender,
@@ -311,12 +348,13 @@ impl WatchHub {
     async fn catch_up(
         self: Arc<Self>,
         id: WatcherId,
+        token: u64,
         spec: Arc<WatchSpec>,
         mut next: i64,
         sender: StreamSender,
     ) {
         loop {
-            if !self.registry().unsynced.contains(&id) {
+            if !self.registry().replaying(&id, token) {
                 return; // cancelled
             }
             let history = match self
@@ -329,7 +367,6 @@ impl WatchHub {
                     if !compacted {
                         tracing::warn!(%err, watch_id = spec.watch_id, "watch replay failed");
                     }
-                    self.registry().unsynced.remove(&id);
                     // etcd's cancel response carries no revision in its header.
                     let response = WatchResponse {
                         header: Some(self.header(0)),
@@ -343,7 +380,8 @@ impl WatchHub {
                         cancel_reason: err.to_string(),
                         ..Default::default()
                     };
-                    let _ = sender.send(EncodedWatchResponse::new(response)).await;
+                    let response = EncodedWatchResponse::new(response);
+                    self.send_replayed(id, token, &sender, response, true).await;
                     return;
                 }
             };
@@ -378,8 +416,10 @@ impl WatchHub {
                         },
                         events,
                     };
-                    if sender.send(response).await.is_err() {
-                        self.registry().unsynced.remove(&id);
+                    if !self
+                        .send_replayed(id, token, &sender, response, false)
+                        .await
+                    {
                         return;
                     }
                 }
@@ -387,7 +427,7 @@ impl WatchHub {
             next = history.next;
             if next > history.current {
                 let mut registry = self.registry();
-                if !registry.unsynced.contains(&id) {
+                if !registry.replaying(&id, token) {
                     return;
                 }
                 if next > self.mvcc.current_revision() {
@@ -404,5 +444,33 @@ impl WatchHub {
                 }
             }
         }
+    }
+
+    /// Queues a replayed response once there is room, unless the watcher was cancelled (or its
+    /// stream closed) meanwhile: checked under the registry lock, so nothing of a watcher is
+    /// queued after `cancel` returned. `last` ends the watcher's registration with it. False
+    /// when the watcher is gone.
+    async fn send_replayed(
+        &self,
+        id: WatcherId,
+        token: u64,
+        sender: &StreamSender,
+        response: EncodedWatchResponse,
+        last: bool,
+    ) -> bool {
+        let Ok(permit) = sender.reserve().await else {
+            self.registry().stop_replay(&id, token);
+            return false;
+        };
+        let mut registry = self.registry();
+        let replaying = if last {
+            registry.stop_replay(&id, token)
+        } else {
+            registry.replaying(&id, token)
+        };
+        if replaying {
+            permit.send(response);
+        }
+        replaying
     }
 }
