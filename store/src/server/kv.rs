@@ -8,7 +8,6 @@ use keel_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
-use keel_proto::keelraft::Command;
 use keel_proto::keelraft::command::Request as CommandRequest;
 use keel_proto::keelraft::command_result::Result as CommandOutcome;
 use prost::Message;
@@ -33,25 +32,13 @@ impl KvService {
         }
         Ok(())
     }
-
-    async fn propose(&self, request: CommandRequest) -> Result<CommandOutcome, Status> {
-        let result = self
-            .member
-            .propose(Command {
-                request: Some(request),
-            })
-            .await?;
-        result
-            .result
-            .ok_or_else(|| Status::internal("empty result from the state machine"))
-    }
 }
 
 /// Proposes `$request`, expects the `$outcome` variant back and stamps this member's header on
 /// it (the state machine only knows the revision).
 macro_rules! propose_and_answer {
     ($self:ident, $request:expr, $outcome:path) => {
-        match $self.propose($request).await? {
+        match $self.member.propose_request($request).await? {
             $outcome(mut response) => {
                 let revision = response.header.map_or(0, |h| h.revision);
                 response.header = Some($self.member.header(revision));

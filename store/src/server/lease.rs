@@ -49,18 +49,6 @@ impl LeaseService {
     pub fn server(member: Arc<Member>) -> LeaseServer<Self> {
         LeaseServer::new(Self::new(member))
     }
-
-    async fn propose(&self, request: CommandRequest) -> Result<CommandOutcome, Status> {
-        let result = self
-            .member
-            .propose(Command {
-                request: Some(request),
-            })
-            .await?;
-        result
-            .result
-            .ok_or_else(|| Status::internal("empty result from the state machine"))
-    }
 }
 
 fn wrong_result() -> Status {
@@ -79,7 +67,11 @@ impl Lease for LeaseService {
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         let request = self.member.lessor.prepare_grant(request.into_inner());
-        match self.propose(CommandRequest::LeaseGrant(request)).await? {
+        match self
+            .member
+            .propose_request(CommandRequest::LeaseGrant(request))
+            .await?
+        {
             CommandOutcome::LeaseGrant(mut response) => {
                 let revision = response.header.map_or(0, |h| h.revision);
                 tracing::debug!(lease = %format!("{:016x}", response.id), ttl = response.ttl, "lease granted");
@@ -96,7 +88,11 @@ impl Lease for LeaseService {
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
         let request = request.into_inner();
         let id = request.id;
-        match self.propose(CommandRequest::LeaseRevoke(request)).await? {
+        match self
+            .member
+            .propose_request(CommandRequest::LeaseRevoke(request))
+            .await?
+        {
             CommandOutcome::LeaseRevoke(mut response) => {
                 let revision = response.header.map_or(0, |h| h.revision);
                 tracing::info!(lease = %format!("{id:016x}"), revision, "lease revoked by a client");

@@ -145,6 +145,21 @@ impl Member {
         }
     }
 
+    /// Replicates one request and returns what applying it produced, errors as gRPC statuses.
+    pub async fn propose_request(
+        &self,
+        request: keel_proto::keelraft::command::Request,
+    ) -> Result<CommandOutcome, tonic::Status> {
+        let result = self
+            .propose(Command {
+                request: Some(request),
+            })
+            .await?;
+        result
+            .result
+            .ok_or_else(|| tonic::Status::internal("empty result from the state machine"))
+    }
+
     /// Proposes on this member only (the leader side of a forward); `Ok(None)` when this member
     /// is not the leader, so the caller may retry elsewhere.
     pub async fn propose_local(
