@@ -4,13 +4,15 @@
 # clusters is normalised: member/cluster ids, raft terms, db sizes, timings.
 #
 # Usage: tests/compat/etcdctl.sh [path/to/keel]   (default: target/release/keel)
-# Ports: KEEL_COMPAT_PORT (default 40379) .. +5 for keel up; +10, +11 for etcd; +20, +21 for a
-# single Keel member that keelctl (when built next to keel) is checked against.
+# Ports: KEEL_COMPAT_PORT (default 14379) .. +5 for keel up; +10, +11 for etcd; +20, +21 for a
+# single Keel member that keelctl (when built next to keel) is checked against. They stay below
+# Linux's ephemeral range (32768-60999): a fixed port inside it can be taken by some client's
+# local port, or by a peer's connection to itself while the member is still starting.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 keel=${1:-$root/target/release/keel}
-base=${KEEL_COMPAT_PORT:-40379}
+base=${KEEL_COMPAT_PORT:-14379}
 export ETCDCTL_API=3
 
 for tool in etcd etcdctl python3; do
@@ -170,6 +172,9 @@ text = re.sub(r"lease timetolive \S+", "lease timetolive LEASE", text)
 text = re.sub(r"(keep-alive --once|revoke) [0-9a-f]+", r"\1 LEASE", text)
 text = re.sub(r"--lease=[0-9a-f]{16}", "--lease=LEASE", text)
 text = re.sub(r"remaining\(\d+s\)", "remaining(Ns)", text)
+# etcd lists the keys of a lease in Go map order (random): compare them sorted.
+text = re.sub(r"attached keys\(\[([^]]*)\]\)",
+              lambda m: "attached keys([%s])" % " ".join(sorted(m.group(1).split())), text)
 print(text, end="")
 '
 }
