@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use keel_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseLeasesRequest,
-    LeaseRevokeRequest, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, RangeRequest,
+    LeaseRevokeRequest, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, RangeRequest,
 };
 use support::{Cluster, Member, wait_for};
 use tokio_stream::StreamExt;
@@ -38,20 +38,33 @@ async fn grant(member: &Member, ttl: i64, id: i64) -> Result<LeaseGrantResponse,
 }
 
 async fn put(member: &Member, key: &str, lease: i64) -> Result<i64, tonic::Status> {
-    let mut kv = member
-        .kv()
-        .await
-        .ok_or_else(|| tonic::Status::unavailable("cannot connect"))?;
-    let response = kv
-        .put(PutRequest {
-            key: key.into(),
-            value: b"v".to_vec(),
-            lease,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    Ok(response.header.map_or(0, |h| h.revision))
+    member.put_with_lease(key, "v", lease).await
+}
+
+/// Every member dropped the keys no earlier than `earliest` and no later than `latest`; times are
+/// printed relative to `kept_sent`, the last keepalive.
+fn assert_expired_between(
+    cluster: &Cluster,
+    gone_at: &[Instant],
+    kept_sent: Instant,
+    earliest: Instant,
+    latest: Instant,
+) {
+    for at in gone_at {
+        eprintln!("expired {:?} after the last keepalive", *at - kept_sent);
+        assert!(
+            *at >= earliest,
+            "expired early: {:?} after the last keepalive\n{}",
+            *at - kept_sent,
+            cluster.dump_logs()
+        );
+        assert!(
+            *at <= latest,
+            "expired late: {:?} after the last keepalive\n{}",
+            *at - kept_sent,
+            cluster.dump_logs()
+        );
+    }
 }
 
 async fn time_to_live(
@@ -320,9 +333,10 @@ async fn an_expired_lease_vanishes_everywhere_in_one_revision() {
             "expired {:?} after the grant",
             *at - sent
         );
-        // ...and on time with a stable leader.
+        // ...and on time: at worst one election (up to 4 election timeouts on a loaded
+        // machine) plus the new leader's extension (one), plus polling.
         assert!(
-            *at <= answered + ttl + ELECTION_TIMEOUT + Duration::from_secs(1),
+            *at <= answered + ttl + 5 * ELECTION_TIMEOUT + Duration::from_secs(1),
             "expired only {:?} after the grant\n{}",
             *at - sent,
             cluster.dump_logs()
@@ -458,21 +472,13 @@ async fn a_lease_still_expires_on_time_after_the_leader_is_sigkilled() {
         + checkpoint_interval
         + Duration::from_secs(1)
         + Duration::from_millis(500);
-    for at in &gone_at {
-        eprintln!("expired {:?} after the last keepalive", *at - kept_sent);
-        assert!(
-            *at >= kept_sent + ttl,
-            "expired early: {:?} after the last keepalive\n{}",
-            *at - kept_sent,
-            cluster.dump_logs()
-        );
-        assert!(
-            *at <= kept_answered + ttl + ELECTION_TIMEOUT + margin,
-            "expired late: {:?} after the last keepalive\n{}",
-            *at - kept_sent,
-            cluster.dump_logs()
-        );
-    }
+    assert_expired_between(
+        &cluster,
+        &gone_at,
+        kept_sent,
+        kept_sent + ttl,
+        kept_answered + ttl + ELECTION_TIMEOUT + margin,
+    );
     assert_deleted_in_one_revision(&cluster, "s/", &["s/1", "s/2"], revision).await;
     assert!(
         cluster.members[new_leader]
@@ -516,21 +522,13 @@ async fn a_keepalive_just_before_the_leader_dies_is_not_lost() {
     // (one) and polling.
     let latest =
         kept_answered + Duration::from_secs(TTL) + 5 * ELECTION_TIMEOUT + Duration::from_secs(1);
-    for at in &gone_at {
-        eprintln!("expired {:?} after the last keepalive", *at - kept_sent);
-        assert!(
-            *at >= kept_sent + Duration::from_secs(TTL),
-            "expired early: {:?} after the last keepalive\n{}",
-            *at - kept_sent,
-            cluster.dump_logs()
-        );
-        assert!(
-            *at <= latest,
-            "expired late: {:?} after the last keepalive\n{}",
-            *at - kept_sent,
-            cluster.dump_logs()
-        );
-    }
+    assert_expired_between(
+        &cluster,
+        &gone_at,
+        kept_sent,
+        kept_sent + Duration::from_secs(TTL),
+        latest,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,26 +134,23 @@ impl Member {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
-    pub async fn kv(&self) -> Option<KvClient<Channel>> {
-        let channel = Channel::from_shared(self.client_url.clone())
+    /// A connection to this member's client URL with bounded connect and request times.
+    async fn channel(&self) -> Option<Channel> {
+        Channel::from_shared(self.client_url.clone())
             .ok()?
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(10))
             .connect()
             .await
-            .ok()?;
-        Some(KvClient::new(channel))
+            .ok()
+    }
+
+    pub async fn kv(&self) -> Option<KvClient<Channel>> {
+        Some(KvClient::new(self.channel().await?))
     }
 
     pub async fn lease(&self) -> Option<LeaseClient<Channel>> {
-        let channel = Channel::from_shared(self.client_url.clone())
-            .ok()?
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .ok()?;
-        Some(LeaseClient::new(channel))
+        Some(LeaseClient::new(self.channel().await?))
     }
 
     pub async fn maintenance(&self) -> Option<MaintenanceClient<Channel>> {
@@ -170,6 +167,16 @@ impl Member {
     }
 
     pub async fn put(&self, key: &str, value: &str) -> Result<i64, tonic::Status> {
+        self.put_with_lease(key, value, 0).await
+    }
+
+    /// Puts `key` attached to `lease` (0 = none); the revision it was written at.
+    pub async fn put_with_lease(
+        &self,
+        key: &str,
+        value: &str,
+        lease: i64,
+    ) -> Result<i64, tonic::Status> {
         let mut kv = self
             .kv()
             .await
@@ -178,6 +185,7 @@ impl Member {
             .put(PutRequest {
                 key: key.into(),
                 value: value.into(),
+                lease,
                 ..Default::default()
             })
             .await?
