@@ -3,7 +3,9 @@
 //! - [`ctl`]: the etcdctl-style client behind `keelctl` (commands and etcdctl's output formats).
 //! - [`up`]: `keel up`, the local 3-member cluster launcher.
 //! - [`member`]: `keel store`, one member's flags mapped onto keel-store's config.
+//! - [`snapshot`]: `keel snapshot status|restore`, offline work on backup files.
 
 pub mod ctl;
 pub mod member;
+pub mod snapshot;
 pub mod up;

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use keel_store::config::{ClusterState, MemberConfig, parse_initial_cluster};
+use keel_store::config::{
+    AutoCompaction, ClusterState, DEFAULT_QUOTA_BACKEND_BYTES, MemberConfig, parse_initial_cluster,
+};
 
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
@@ -63,10 +65,47 @@ pub struct StoreArgs {
     /// with --experimental-enable-lease-checkpoint.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub experimental_lease_checkpoint_interval: Duration,
+    /// Raise an alarm when the backend size exceeds the given quota (0 defaults to the
+    /// default quota of 2 GiB; a negative value disables the quota).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub quota_backend_bytes: i64,
+    /// Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for
+    /// duration based retention (e.g. '5m'), 'revision' for revision number based retention.
+    #[arg(long, default_value = "periodic", value_parser = ["periodic", "revision"])]
+    pub auto_compaction_mode: String,
+    /// Auto compaction retention for mvcc key value store. 0 means disable auto compaction.
+    /// A bare number is hours in periodic mode.
+    #[arg(long, default_value = "0")]
+    pub auto_compaction_retention: String,
+}
+
+/// etcd's `--auto-compaction-mode`/`--auto-compaction-retention` pair.
+pub fn parse_auto_compaction(mode: &str, retention: &str) -> anyhow::Result<AutoCompaction> {
+    if retention.trim() == "0" {
+        return Ok(AutoCompaction::Off);
+    }
+    match mode {
+        "revision" => {
+            let keep: i64 = retention
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("invalid --auto-compaction-retention {retention:?} for revision mode (a positive revision count)"))?;
+            Ok(AutoCompaction::Revision(keep))
+        }
+        _ => {
+            // A bare number is hours (etcd's v3.2 form); otherwise a Go duration.
+            let duration = match retention.parse::<u64>() {
+                Ok(hours) => Duration::from_secs(hours * 3600),
+                Err(_) => parse_duration(retention).map_err(anyhow::Error::msg)?,
+            };
+            Ok(AutoCompaction::Periodic(duration))
+        }
+    }
 }
 
 /// Go-style durations as etcd's flags take them: a number with ms, s, m or h.
-fn parse_duration(value: &str) -> Result<Duration, String> {
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let split = value
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(value.len());
@@ -134,6 +173,13 @@ impl StoreArgs {
         config.snapshot_catchup_entries = self.experimental_snapshot_catchup_entries;
         config.watch_progress_notify_interval = self.experimental_watch_progress_notify_interval;
         config.lease_checkpoint_interval = self.experimental_lease_checkpoint_interval;
+        config.quota_backend_bytes = match self.quota_backend_bytes {
+            0 => DEFAULT_QUOTA_BACKEND_BYTES,
+            n if n < 0 => 0,
+            n => n as u64,
+        };
+        config.auto_compaction =
+            parse_auto_compaction(&self.auto_compaction_mode, &self.auto_compaction_retention)?;
         Ok(config)
     }
 }

@@ -35,6 +35,11 @@ impl fmt::Display for Command {
             Some(command::Request::LeaseCheckpoint(c)) => {
                 write!(f, "lease_checkpoint({} leases)", c.checkpoints.len())
             }
+            Some(command::Request::Alarm(a)) => write!(
+                f,
+                "alarm(action {}, member {:x}, alarm {})",
+                a.action, a.member_id, a.alarm
+            ),
             None => write!(f, "empty"),
         }
     }

@@ -20,9 +20,22 @@ enum Command {
     Store(Box<keel::member::StoreArgs>),
     /// Run a local 3-member cluster (m1, m2, m3) as child processes.
     Up(keel::up::UpArgs),
+    /// Inspect a snapshot file or restore a new cluster's member from it.
+    #[command(subcommand)]
+    Snapshot(keel::snapshot::SnapshotCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("KEEL_LOG").unwrap_or_else(|_| {
@@ -40,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Store(args) => keel::member::run(*args).await,
             Command::Up(args) => keel::up::run(args).await,
+            Command::Snapshot(command) => keel::snapshot::run(command).await,
         }
     })
 }

@@ -11,6 +11,19 @@ pub enum ClusterState {
     Existing,
 }
 
+/// `--auto-compaction-mode` with its `--auto-compaction-retention`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoCompaction {
+    Off,
+    /// Keep the history of the last this long.
+    Periodic(Duration),
+    /// Keep the last this many revisions.
+    Revision(i64),
+}
+
+/// etcd's default space quota: 2 GiB.
+pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 #[derive(Clone, Debug)]
 pub struct MemberConfig {
     pub name: String,
@@ -43,6 +56,10 @@ pub struct MemberConfig {
     pub lease_revoke_rate: usize,
     /// Period of progress notifications to watchers that asked for them (etcd: 10 minutes).
     pub watch_progress_notify_interval: Duration,
+    /// Largest state-machine file before writes are refused with NOSPACE (0: no quota).
+    pub quota_backend_bytes: u64,
+    /// Automatic compaction of old revisions, run by the leader.
+    pub auto_compaction: AutoCompaction,
 }
 
 impl MemberConfig {
@@ -69,6 +86,8 @@ impl MemberConfig {
             lease_checkpoint_interval: Duration::from_secs(300),
             lease_revoke_rate: 1000,
             watch_progress_notify_interval: Duration::from_secs(600),
+            quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
+            auto_compaction: AutoCompaction::Off,
         }
     }
 }

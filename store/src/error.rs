@@ -42,6 +42,24 @@ pub enum StoreError {
     Timeout,
     #[error("etcdserver: rpc not supported for learner")]
     NotSupportedForLearner,
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    MemberNotEnoughStarted,
     /// The backend file could not be read or written.
     #[error("storage error: {0}")]
     Storage(String),
@@ -69,7 +87,16 @@ impl StoreError {
             Self::LeaseExists => Code::FailedPrecondition,
             Self::LeaseNotFound => Code::NotFound,
             Self::NoLeader | Self::LeaderChanged | Self::Timeout => Code::Unavailable,
-            Self::NotSupportedForLearner => Code::FailedPrecondition,
+            Self::NotSupportedForLearner
+            | Self::NotLeader
+            | Self::BadLeaderTransferee
+            | Self::PeerUrlExists
+            | Self::MemberNotLearner
+            | Self::LearnerNotReady
+            | Self::MemberNotEnoughStarted => Code::FailedPrecondition,
+            Self::NoSpace => Code::ResourceExhausted,
+            Self::MemberNotFound => Code::NotFound,
+            Self::MemberBadUrls => Code::InvalidArgument,
             Self::Storage(_) | Self::Corrupt(_) => Code::Internal,
             Self::Remote { code, .. } => Code::from_i32(*code),
         }

@@ -14,4 +14,5 @@ pub mod mvcc;
 pub use error::{Result, StoreError};
 pub mod raft;
 pub mod server;
+pub mod snapshot_file;
 pub mod watch;

@@ -20,15 +20,17 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use keel_proto::etcdserverpb::alarm_request::AlarmAction;
 use keel_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use keel_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use keel_proto::etcdserverpb::request_op::Request;
 use keel_proto::etcdserverpb::response_op::Response;
 use keel_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseCheckpoint, LeaseCheckpointRequest, LeaseCheckpointResponse, LeaseGrantRequest,
-    LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionRequest, CompactionResponse,
+    Compare, DeleteRangeRequest, DeleteRangeResponse, LeaseCheckpoint, LeaseCheckpointRequest,
+    LeaseCheckpointResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
+    ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use keel_proto::keelraft::command::Request as CommandRequest;
 use keel_proto::keelraft::command_result::Result as Outcome;
@@ -58,6 +60,7 @@ enum ModelError {
     LeaseNotFound,
     LeaseExists,
     LeaseTtlTooLarge,
+    NoSpace,
 }
 
 impl ModelError {
@@ -69,8 +72,21 @@ impl ModelError {
             Self::LeaseNotFound => StoreError::LeaseNotFound,
             Self::LeaseExists => StoreError::LeaseExists,
             Self::LeaseTtlTooLarge => StoreError::LeaseTtlTooLarge,
+            Self::NoSpace => StoreError::NoSpace,
         }
     }
+}
+
+/// Whether a txn has a put in either branch, at any depth.
+fn txn_has_put(txn: &TxnRequest) -> bool {
+    txn.success
+        .iter()
+        .chain(&txn.failure)
+        .any(|op| match &op.request {
+            Some(Request::RequestPut(_)) => true,
+            Some(Request::RequestTxn(inner)) => txn_has_put(inner),
+            _ => false,
+        })
 }
 
 /// The event etcd's watchers get for a put: the new value and the one it replaced, if any.
@@ -248,6 +264,8 @@ struct Model {
     events: Vec<Vec<Event>>,
     compacted: i64,
     leases: BTreeMap<i64, ModelLease>,
+    /// Raised alarms as (member, alarm type), in activation order.
+    alarms: Vec<(u64, i32)>,
 }
 
 impl Model {
@@ -257,6 +275,7 @@ impl Model {
             events: vec![Vec::new(), Vec::new()],
             compacted: 0,
             leases: BTreeMap::new(),
+            alarms: Vec::new(),
         }
     }
 
@@ -365,7 +384,49 @@ impl Model {
 
     fn apply_request(&mut self, cmd: &Command) -> Result<Outcome, ModelError> {
         let request = cmd.request.as_ref().expect("command without a request");
+        // etcd's applierV3Capped: under NOSPACE, whatever adds data is refused.
+        let nospace = self
+            .alarms
+            .iter()
+            .any(|(_, a)| *a == AlarmType::Nospace as i32);
+        let adds_data = match request {
+            CommandRequest::Put(_) | CommandRequest::LeaseGrant(_) => true,
+            CommandRequest::Txn(txn) => txn_has_put(txn),
+            _ => false,
+        };
+        if nospace && adds_data {
+            return Err(ModelError::NoSpace);
+        }
         match request {
+            // etcd's alarm store: ACTIVATE adds once, DEACTIVATE removes; each answers with the
+            // alarm it touched.
+            CommandRequest::Alarm(req) => {
+                let alarm = (req.member_id, req.alarm);
+                let member = AlarmMember {
+                    member_id: req.member_id,
+                    alarm: req.alarm,
+                };
+                let mut touched = Vec::new();
+                match req.action() {
+                    AlarmAction::Activate if req.alarm != AlarmType::None as i32 => {
+                        if !self.alarms.contains(&alarm) {
+                            self.alarms.push(alarm);
+                        }
+                        touched.push(member);
+                    }
+                    AlarmAction::Deactivate => {
+                        if let Some(at) = self.alarms.iter().position(|a| *a == alarm) {
+                            self.alarms.remove(at);
+                            touched.push(member);
+                        }
+                    }
+                    _ => {}
+                }
+                return Ok(Outcome::Alarm(AlarmResponse {
+                    header: None,
+                    alarms: touched,
+                }));
+            }
             CommandRequest::Compaction(req) => {
                 if req.revision <= self.compacted {
                     return Err(ModelError::Compacted);
@@ -446,7 +507,8 @@ impl Model {
             }
             CommandRequest::Compaction(_)
             | CommandRequest::LeaseGrant(_)
-            | CommandRequest::LeaseCheckpoint(_) => unreachable!(),
+            | CommandRequest::LeaseCheckpoint(_)
+            | CommandRequest::Alarm(_) => unreachable!(),
         };
         if let Some((snapshot, events)) = write.finish() {
             self.revs.push(snapshot);
@@ -1123,6 +1185,12 @@ enum Write {
     LeaseRevoke(Option<LeaseSel>),
     /// (lease, remaining TTL) pairs.
     LeaseCheckpoint(Vec<(Option<LeaseSel>, i64)>),
+    /// Raise (true) or clear an alarm of member 1 or 2: NONE, NOSPACE or CORRUPT.
+    Alarm {
+        activate: bool,
+        member: u64,
+        alarm: i32,
+    },
 }
 
 /// A lease id to grant: one of the grantable ones (often granted already), rarely 0 (refused
@@ -1158,6 +1226,8 @@ fn write_spec() -> impl Strategy<Value = Write> {
         3 => some_lease_sel().prop_map(Write::LeaseRevoke),
         1 => prop::collection::vec((some_lease_sel(), 0i64..100), 0..4)
             .prop_map(Write::LeaseCheckpoint),
+        1 => (any::<bool>(), 1u64..3, 0i32..3)
+            .prop_map(|(activate, member, alarm)| Write::Alarm { activate, member, alarm }),
     ]
 }
 
@@ -1197,6 +1267,19 @@ impl Write {
                         .collect(),
                 })
             }
+            Self::Alarm {
+                activate,
+                member,
+                alarm,
+            } => CommandRequest::Alarm(AlarmRequest {
+                action: if *activate {
+                    AlarmAction::Activate as i32
+                } else {
+                    AlarmAction::Deactivate as i32
+                },
+                member_id: *member,
+                alarm: *alarm,
+            }),
         };
         Command {
             request: Some(request),
@@ -1296,6 +1379,13 @@ fn lease_state(mvcc: &Mvcc) -> (Vec<LeaseInfo>, Vec<Option<LeaseInfo>>) {
     (mvcc.leases(), ids.map(|&id| mvcc.lease(id)).collect())
 }
 
+fn alarm_state(mvcc: &Mvcc) -> Vec<(u64, i32)> {
+    mvcc.alarms()
+        .iter()
+        .map(|a| (a.member_id, a.alarm))
+        .collect()
+}
+
 fn model_lease_state(model: &Model) -> (Vec<LeaseInfo>, Vec<Option<LeaseInfo>>) {
     let ids = LEASE_IDS.iter().chain(&[0, -1]);
     (model.leases(), ids.map(|&id| model.lease(id)).collect())
@@ -1393,6 +1483,7 @@ fn check_all(mvcc: &Mvcc, model: &Model) {
     let future = everything(model.current() + 1);
     assert_eq!(mvcc.range(&future), Err(StoreError::FutureRevision));
     assert_eq!(lease_state(mvcc), model_lease_state(model), "leases");
+    assert_eq!(alarm_state(mvcc), model.alarms, "alarms");
     // All of the history still stored, in one page and in pages of one.
     let all: (&[u8], &[u8]) = (&[0], &[0]);
     check_history(mvcc, model, all, model.compacted, usize::MAX);
@@ -1477,6 +1568,7 @@ impl Harness {
         assert_eq!(mvcc.compact_revision(), model.compacted);
         assert_eq!(mvcc.raft_meta().expect("raft meta"), meta);
         assert_eq!(lease_state(mvcc), model_lease_state(model), "leases");
+        assert_eq!(alarm_state(mvcc), model.alarms, "alarms");
     }
 
     fn reopen(&mut self, model: &Model) {

@@ -10,6 +10,8 @@
 //! - `leases`: lease id -> granted and checkpointed TTL (attached keys are derived from `kv`).
 
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -27,12 +29,19 @@ pub mod meta {
     pub const CLUSTER_ID: &str = "cluster_id";
     pub const APPLIED_LOG_ID: &str = "applied_log_id";
     pub const MEMBERSHIP: &str = "membership";
+    /// Raised alarms: an encoded `etcdserverpb.AlarmResponse` (only its `alarms`).
+    pub const ALARMS: &str = "alarms";
 }
 
 pub struct Backend {
-    db: Database,
+    /// Transactions begin under the read side; defragmentation takes the write side, because
+    /// redb compacts only a database nobody is using (`Database::compact` needs `&mut`).
+    db: RwLock<Database>,
     path: PathBuf,
 }
+
+/// How long a defragmentation waits for transactions begun before it to end.
+const DEFRAG_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Backend {
     /// Opens (or creates) the state-machine file. A file that is not a valid redb database is
@@ -50,17 +59,59 @@ impl Backend {
         txn.open_table(LEASES)?;
         txn.commit()?;
         Ok(Self {
-            db,
+            db: RwLock::new(db),
             path: path.to_path_buf(),
         })
     }
 
+    /// The database, waiting out a defragmentation in progress. On a multi-threaded tokio
+    /// runtime the wait hands this worker's other tasks (Raft heartbeats among them) to another
+    /// thread first, so a long defragmentation blocks storage, not the whole member.
+    fn db(&self) -> RwLockReadGuard<'_, Database> {
+        if let Ok(db) = self.db.try_read() {
+            return db;
+        }
+        let wait = || self.db.read().unwrap_or_else(|p| p.into_inner());
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        }
+    }
+
     pub fn begin_read(&self) -> Result<redb::ReadTransaction> {
-        Ok(self.db.begin_read()?)
+        Ok(self.db().begin_read()?)
     }
 
     pub fn begin_write(&self) -> Result<redb::WriteTransaction> {
-        Ok(self.db.begin_write()?)
+        Ok(self.db().begin_write()?)
+    }
+
+    /// Bytes of the file holding live data (etcd's dbSizeInUse): the allocated pages.
+    pub fn size_in_use(&self) -> Result<u64> {
+        let txn = self.begin_write()?;
+        let stats = txn.stats()?;
+        txn.abort()?;
+        Ok(stats.allocated_pages() * stats.page_size() as u64)
+    }
+
+    /// Rewrites the file without its free pages and shrinks it (etcd's defragment). Blocks
+    /// every transaction for its duration; waits for the ones already running to end.
+    pub fn defragment(&self) -> Result<()> {
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let deadline = std::time::Instant::now() + DEFRAG_DRAIN_TIMEOUT;
+        loop {
+            match db.compact() {
+                Ok(_) => return Ok(()),
+                Err(redb::CompactionError::TransactionInProgress)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(err) => return Err(StoreError::Storage(format!("defragment: {err}"))),
+            }
+        }
     }
 
     /// Size of the file on disk (etcd's dbSize).

@@ -18,15 +18,17 @@ use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use keel_proto::etcdserverpb::alarm_request::AlarmAction;
 use keel_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use keel_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use keel_proto::etcdserverpb::request_op::Request;
 use keel_proto::etcdserverpb::response_op::Response;
 use keel_proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseCheckpointRequest, LeaseCheckpointResponse, LeaseGrantRequest, LeaseGrantResponse,
-    LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
-    ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionRequest, CompactionResponse,
+    Compare, DeleteRangeRequest, DeleteRangeResponse, LeaseCheckpointRequest,
+    LeaseCheckpointResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader,
+    ResponseOp, TxnRequest, TxnResponse,
 };
 use keel_proto::keelraft::command::Request as CommandRequest;
 use keel_proto::keelraft::command_result::Result as CommandOutcome;
@@ -87,10 +89,12 @@ struct State {
     /// Reads below this revision fail with "compacted".
     compacted: i64,
     cluster_id: u64,
+    /// Raised alarms, replicated (etcd's alarm store).
+    alarms: Vec<AlarmMember>,
 }
 
 pub struct Mvcc {
-    backend: Backend,
+    pub(super) backend: Backend,
     state: RwLock<State>,
 }
 
@@ -140,6 +144,16 @@ impl Mvcc {
         self.backend.file_size()
     }
 
+    /// Raised alarms, in activation order.
+    pub fn alarms(&self) -> Vec<AlarmMember> {
+        self.read_state().alarms.clone()
+    }
+
+    /// True while a NOSPACE alarm is raised: writes that add data are refused.
+    pub fn space_exhausted(&self) -> bool {
+        has_nospace(&self.read_state().alarms)
+    }
+
     /// Records the cluster id when this data dir is first bootstrapped; keeps an existing one.
     pub fn init_cluster_id(&self, cluster_id: u64) -> Result<u64> {
         // The backend write transaction first, then the state lock, as on the apply path (an
@@ -176,6 +190,13 @@ impl Mvcc {
         drop(state);
         let table = txn.open_table(KV)?;
         finish_range(&table, req, plan)
+    }
+
+    /// A read transaction with the current and compacted revisions it is consistent with.
+    pub(super) fn read_view(&self) -> Result<(redb::ReadTransaction, i64, i64)> {
+        let state = self.read_state();
+        let txn = self.backend.begin_read()?;
+        Ok((txn, state.current, state.compacted))
     }
 
     /// One lease with its attached keys.
@@ -298,6 +319,7 @@ impl Mvcc {
             records,
             cluster_id,
             leases,
+            alarms: read_alarms(&meta_table)?,
         };
         let meta = RaftMeta {
             applied_log_id: backend::read_bytes(&meta_table, backend::meta::APPLIED_LOG_ID)?,
@@ -342,6 +364,7 @@ impl Mvcc {
                 backend::meta::CLUSTER_ID,
                 image.cluster_id.to_be_bytes().as_slice(),
             )?;
+            write_alarms(&mut meta_table, &image.alarms)?;
             write_raft_meta(&mut meta_table, meta)?;
         }
         let mut state = self.write_state();
@@ -352,6 +375,7 @@ impl Mvcc {
             current: image.current_revision.max(1),
             compacted: image.compact_revision,
             cluster_id: image.cluster_id,
+            alarms: image.alarms.clone(),
         };
         tracing::info!(
             revision = state.current,
@@ -383,6 +407,7 @@ fn load_state(backend: &Backend) -> Result<State> {
         },
         index: Index::default(),
         leases: Leases::default(),
+        alarms: read_alarms(&meta)?,
     };
     let lease_table = txn.open_table(LEASES)?;
     for entry in lease_table.iter()? {
@@ -419,6 +444,87 @@ fn write_counters(meta: &mut Table<&str, &[u8]>, current: i64, compacted: i64) -
         compacted.to_be_bytes().as_slice(),
     )?;
     Ok(())
+}
+
+fn read_alarms<T: ReadableTable<&'static str, &'static [u8]>>(
+    meta: &T,
+) -> Result<Vec<AlarmMember>> {
+    match backend::read_bytes(meta, backend::meta::ALARMS)? {
+        Some(bytes) => Ok(AlarmResponse::decode(bytes.as_slice())?.alarms),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn write_alarms(meta: &mut Table<&str, &[u8]>, alarms: &[AlarmMember]) -> Result<()> {
+    let encoded = AlarmResponse {
+        header: None,
+        alarms: alarms.to_vec(),
+    }
+    .encode_to_vec();
+    meta.insert(backend::meta::ALARMS, encoded.as_slice())?;
+    Ok(())
+}
+
+fn has_nospace(alarms: &[AlarmMember]) -> bool {
+    alarms.iter().any(|a| a.alarm == AlarmType::Nospace as i32)
+}
+
+/// Whether a request adds data, which a NOSPACE alarm forbids (etcd's `applierV3Capped`: puts,
+/// txns containing a put, lease grants). Deletes, compaction and reads still work.
+pub fn adds_data(request: &CommandRequest) -> bool {
+    fn txn_puts(txn: &TxnRequest) -> bool {
+        txn.success
+            .iter()
+            .chain(&txn.failure)
+            .any(|op| match &op.request {
+                Some(Request::RequestPut(_)) => true,
+                Some(Request::RequestTxn(inner)) => txn_puts(inner),
+                _ => false,
+            })
+    }
+    match request {
+        CommandRequest::Put(_) | CommandRequest::LeaseGrant(_) => true,
+        CommandRequest::Txn(txn) => txn_puts(txn),
+        _ => false,
+    }
+}
+
+/// etcd's alarm store applied: ACTIVATE adds (once), DEACTIVATE removes; both answer with the
+/// alarm they touched, GET with the alarms of the requested type (NONE: all).
+fn apply_alarm(alarms: &mut Vec<AlarmMember>, req: &AlarmRequest) -> AlarmResponse {
+    let wanted = AlarmMember {
+        member_id: req.member_id,
+        alarm: req.alarm,
+    };
+    let mut touched = Vec::new();
+    match req.action() {
+        AlarmAction::Activate if req.alarm != AlarmType::None as i32 => {
+            if !alarms.contains(&wanted) {
+                alarms.push(wanted);
+            }
+            touched.push(wanted);
+        }
+        AlarmAction::Deactivate => {
+            if let Some(at) = alarms.iter().position(|a| *a == wanted) {
+                touched.push(alarms.remove(at));
+            }
+        }
+        AlarmAction::Get => touched = alarms_of_type(alarms, req.alarm),
+        AlarmAction::Activate => {}
+    }
+    AlarmResponse {
+        header: None,
+        alarms: touched,
+    }
+}
+
+/// The alarms of one type (`NONE`: every alarm).
+pub fn alarms_of_type(alarms: &[AlarmMember], alarm: i32) -> Vec<AlarmMember> {
+    alarms
+        .iter()
+        .filter(|a| alarm == AlarmType::None as i32 || a.alarm == alarm)
+        .cloned()
+        .collect()
 }
 
 fn write_raft_meta(meta_table: &mut Table<&str, &[u8]>, meta: &RaftMeta) -> Result<()> {
@@ -604,6 +710,10 @@ impl ApplyBatch<'_> {
         };
         let mut guard = self.mvcc.write_state();
         let state = &mut *guard;
+        if has_nospace(&state.alarms) && adds_data(request) {
+            return Err(StoreError::NoSpace);
+        }
+
         let mut table = self.txn.open_table(KV)?;
         let mut writer = Writer {
             index: &mut state.index,
@@ -643,6 +753,11 @@ impl ApplyBatch<'_> {
             CommandRequest::LeaseCheckpoint(req) => {
                 let mut lease_table = self.txn.open_table(LEASES)?;
                 CommandOutcome::LeaseCheckpoint(writer.lease_checkpoint(req, &mut lease_table)?)
+            }
+            CommandRequest::Alarm(req) => {
+                let response = apply_alarm(&mut state.alarms, req);
+                write_alarms(&mut self.txn.open_table(META)?, &state.alarms)?;
+                CommandOutcome::Alarm(response)
             }
         };
         if writer.sub > 0 {

@@ -7,6 +7,7 @@
 //! - `kvstore`: the store itself, its read path (Range) and its apply path (Put, DeleteRange,
 //!   Txn, Compact) run by the Raft state machine in log order.
 //! - `leases`: the replicated lease records and the keys attached to each.
+//! - `maintenance`: consistency hashes (Hash, HashKV) and defragmentation.
 //! - `validate`: the checks etcd makes on a request before it is proposed.
 
 pub mod index;
@@ -14,9 +15,11 @@ pub mod key_index;
 pub mod key_range;
 pub mod kvstore;
 pub mod leases;
+pub mod maintenance;
 pub mod revision;
 pub mod validate;
 
-pub use kvstore::{Applied, ApplyBatch, History, Mvcc, RaftMeta};
+pub use kvstore::{Applied, ApplyBatch, History, Mvcc, RaftMeta, adds_data, alarms_of_type};
 pub use leases::LeaseInfo;
+pub use maintenance::KvHash;
 pub use revision::Revision;

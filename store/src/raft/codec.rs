@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use keel_proto::keelraft as pb;
 use openraft::EntryPayload;
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, TransferLeaderRequest, VoteRequest, VoteResponse,
+};
 
 use super::{Entry, LeaderId, LogId, Membership, SnapshotMeta, StoredMembership, TypeConfig, Vote};
 
@@ -247,4 +249,22 @@ pub fn snapshot_meta_from_pb(meta: &pb::SnapshotMeta) -> Result<SnapshotMeta, Co
         last_log_id: opt_log_id_from_pb(meta.last_log_id.as_ref())?,
         last_membership: stored_membership_from_pb(membership)?,
     })
+}
+
+pub fn transfer_leader_to_pb(req: &TransferLeaderRequest<TypeConfig>) -> pb::TransferLeaderRequest {
+    pb::TransferLeaderRequest {
+        vote: Some(vote_to_pb(req.from_leader())),
+        to_node_id: *req.to_node_id(),
+        last_log_id: req.last_log_id().map(log_id_to_pb),
+    }
+}
+
+pub fn transfer_leader_from_pb(
+    req: &pb::TransferLeaderRequest,
+) -> Result<TransferLeaderRequest<TypeConfig>, CodecError> {
+    Ok(TransferLeaderRequest::new(
+        vote_from_pb(req.vote.as_ref())?,
+        req.to_node_id,
+        opt_log_id_from_pb(req.last_log_id.as_ref())?,
+    ))
 }

@@ -11,7 +11,8 @@ use keel_proto::keelraft::raft_peer_client::RaftPeerClient;
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -130,6 +131,21 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             .map_err(|s| rpc_error(self.target, s))?;
         codec::vote_response_from_pb(response.into_inner())
             .map_err(|e| decode_error(self.target, e))
+    }
+
+    /// Tells the member that should campaign now (or, for the others, that they may vote for
+    /// it before the old leader's lease ends). A refusal is only logged by openraft.
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = with_timeout(codec::transfer_leader_to_pb(&req), option.hard_ttl());
+        self.client()?
+            .transfer_leader(request)
+            .await
+            .map_err(|s| rpc_error(self.target, s))?;
+        Ok(Ok(()))
     }
 
     async fn full_snapshot(

@@ -1,18 +1,20 @@
-//! `etcdserverpb.Cluster`: the member list, read from the Raft membership. Membership changes
-//! (add/remove/promote/update) arrive with the cluster-operations work and answer
-//! `Unimplemented` until then.
+//! `etcdserverpb.Cluster`: the member list and membership changes. The changes themselves
+//! (and their forwarding to the leader) live in `membership`; this is the gRPC surface.
 
 use std::sync::Arc;
 
 use keel_proto::etcdserverpb::cluster_server::Cluster;
 use keel_proto::etcdserverpb::{
-    Member as PbMember, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
+    MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
     MemberUpdateRequest, MemberUpdateResponse,
 };
+use keel_proto::keelraft::membership_change_request::Request as ChangeRequest;
+use keel_proto::keelraft::membership_change_response::Response as ChangeResponse;
 use tonic::{Request, Response, Status};
 
 use super::member::Member;
+use super::membership;
 
 pub struct ClusterService {
     member: Arc<Member>,
@@ -22,50 +24,55 @@ impl ClusterService {
     pub fn new(member: Arc<Member>) -> Self {
         Self { member }
     }
+
+    async fn change(&self, request: ChangeRequest) -> Result<ChangeResponse, Status> {
+        Ok(membership::change(&self.member, request).await?)
+    }
 }
 
-/// Every member the cluster knows, voters and learners, in id order.
-pub fn member_list(member: &Member) -> Vec<PbMember> {
-    let metrics = member.metrics();
-    let membership = metrics.membership_config.membership();
-    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
-    membership
-        .nodes()
-        .map(|(id, node)| PbMember {
-            id: *id,
-            name: node.name.clone(),
-            peer_urls: node.peer_urls.clone(),
-            client_urls: node.client_urls.clone(),
-            is_learner: !voters.contains(id),
-        })
-        .collect()
-}
-
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not supported by this Keel version yet"))
+fn mismatched() -> Status {
+    Status::internal("the leader answered a different membership change")
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(
         &self,
-        _: Request<MemberAddRequest>,
+        request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(not_yet("MemberAdd"))
+        match self
+            .change(ChangeRequest::Add(request.into_inner()))
+            .await?
+        {
+            ChangeResponse::Add(response) => Ok(Response::new(response)),
+            _ => Err(mismatched()),
+        }
     }
 
     async fn member_remove(
         &self,
-        _: Request<MemberRemoveRequest>,
+        request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(not_yet("MemberRemove"))
+        match self
+            .change(ChangeRequest::Remove(request.into_inner()))
+            .await?
+        {
+            ChangeResponse::Remove(response) => Ok(Response::new(response)),
+            _ => Err(mismatched()),
+        }
     }
 
     async fn member_update(
         &self,
-        _: Request<MemberUpdateRequest>,
+        request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(not_yet("MemberUpdate"))
+        match self
+            .change(ChangeRequest::Update(request.into_inner()))
+            .await?
+        {
+            ChangeResponse::Update(response) => Ok(Response::new(response)),
+            _ => Err(mismatched()),
+        }
     }
 
     async fn member_list(
@@ -77,14 +84,20 @@ impl Cluster for ClusterService {
         }
         Ok(Response::new(MemberListResponse {
             header: Some(self.member.header(self.member.mvcc.current_revision())),
-            members: member_list(&self.member),
+            members: membership::member_list(&self.member),
         }))
     }
 
     async fn member_promote(
         &self,
-        _: Request<MemberPromoteRequest>,
+        request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(not_yet("MemberPromote"))
+        match self
+            .change(ChangeRequest::Promote(request.into_inner()))
+            .await?
+        {
+            ChangeResponse::Promote(response) => Ok(Response::new(response)),
+            _ => Err(mismatched()),
+        }
     }
 }

@@ -14,6 +14,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::member::Member;
+use super::quota;
 use crate::error::StoreError;
 use crate::mvcc::validate;
 
@@ -60,6 +61,9 @@ impl Kv for KvService {
         let request = request.into_inner();
         validate::check_range(&request)?;
         if !request.serializable {
+            if self.member.is_learner() {
+                return Err(StoreError::NotSupportedForLearner.into());
+            }
             self.member.read_barrier().await?;
         }
         let mut response = self.member.mvcc.range(&request)?;
@@ -72,7 +76,9 @@ impl Kv for KvService {
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_put(&request)?;
-        propose_and_answer!(self, CommandRequest::Put(request), CommandOutcome::Put)
+        let request = CommandRequest::Put(request);
+        quota::check(&self.member, &request).await?;
+        propose_and_answer!(self, request, CommandOutcome::Put)
     }
 
     async fn delete_range(
@@ -93,7 +99,9 @@ impl Kv for KvService {
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_txn(&request, self.member.config.max_txn_ops)?;
-        propose_and_answer!(self, CommandRequest::Txn(request), CommandOutcome::Txn)
+        let request = CommandRequest::Txn(request);
+        quota::check(&self.member, &request).await?;
+        propose_and_answer!(self, request, CommandOutcome::Txn)
     }
 
     async fn compact(

@@ -67,11 +67,9 @@ impl Lease for LeaseService {
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         let request = self.member.lessor.prepare_grant(request.into_inner());
-        match self
-            .member
-            .propose_request(CommandRequest::LeaseGrant(request))
-            .await?
-        {
+        let request = CommandRequest::LeaseGrant(request);
+        super::quota::check(&self.member, &request).await?;
+        match self.member.propose_request(request).await? {
             CommandOutcome::LeaseGrant(mut response) => {
                 let revision = response.header.map_or(0, |h| h.revision);
                 tracing::debug!(lease = %format!("{:016x}", response.id), ttl = response.ttl, "lease granted");

@@ -24,6 +24,10 @@ const LEADER_POLL: Duration = Duration::from_millis(20);
 
 pub struct Member {
     pub id: NodeId,
+    /// Who this member is, as stored in its data dir (updated when it joins or is removed).
+    pub(crate) identity: std::sync::Mutex<keel_proto::keelraft::MemberIdentity>,
+    /// The Raft log, for saving `identity`.
+    pub(crate) log: crate::raft::log_store::LogStore,
     pub config: MemberConfig,
     pub raft: Raft,
     pub mvcc: Arc<Mvcc>,
@@ -43,6 +47,42 @@ pub(crate) enum Leader {
 impl Member {
     pub fn metrics(&self) -> RaftMetrics<TypeConfig> {
         self.raft.metrics().borrow_watched().clone()
+    }
+
+    /// True unless this member is a voter: learners (and a member still joining) answer only
+    /// serializable reads and Status.
+    pub fn is_learner(&self) -> bool {
+        !self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.id)
+    }
+
+    pub(crate) fn is_joined(&self) -> bool {
+        self.identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .joined
+    }
+
+    /// Changes the stored identity and saves it durably (failures are logged: the flags it
+    /// holds are re-derived at the next start at worst).
+    pub(crate) async fn update_identity(
+        &self,
+        change: impl FnOnce(&mut keel_proto::keelraft::MemberIdentity),
+    ) {
+        let identity = {
+            let mut identity = self.identity.lock().unwrap_or_else(|p| p.into_inner());
+            change(&mut identity);
+            identity.clone()
+        };
+        if let Err(err) = self.log.save_identity(&identity).await {
+            tracing::error!(%err, "cannot save this member's identity");
+        }
     }
 
     /// The header every response carries.
@@ -280,11 +320,20 @@ fn into_result(result: CommandResult) -> Result<CommandResult, StoreError> {
 }
 
 impl Member {
-    /// This member's entry as it should appear in `member list`.
+    /// This member's entry as it should appear in `member list`: its name and client URLs
+    /// (its attributes, which it publishes) with the peer URLs the cluster has for it (which
+    /// only MemberUpdate changes).
     pub fn own_node(&self) -> keel_proto::keelraft::Node {
+        let peer_urls = self
+            .metrics()
+            .membership_config
+            .membership()
+            .get_node(&self.id)
+            .map(|node| node.peer_urls.clone())
+            .unwrap_or_else(|| self.config.initial_advertise_peer_urls.clone());
         keel_proto::keelraft::Node {
             name: self.config.name.clone(),
-            peer_urls: self.config.initial_advertise_peer_urls.clone(),
+            peer_urls,
             client_urls: self.config.advertise_client_urls.clone(),
         }
     }
@@ -318,8 +367,8 @@ impl Member {
     /// Publishes this member's name and client URLs once a leader exists (etcd's publish),
     /// retrying until the membership shows them.
     pub async fn publish_self(self: Arc<Self>) {
-        let node = self.own_node();
         loop {
+            let node = self.own_node();
             let metrics = self.metrics();
             let current = metrics
                 .membership_config

@@ -7,11 +7,16 @@
 //! come up empty and let Raft believe it still holds what it acknowledged.
 
 pub mod cluster;
+pub mod compactor;
 pub mod kv;
+pub mod learner;
 pub mod lease;
 pub mod maintenance;
 pub mod member;
+pub mod membership;
 pub mod peer;
+pub mod quota;
+pub mod restore;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -21,7 +26,6 @@ use std::sync::Arc;
 
 use keel_proto::etcdserverpb::cluster_server::ClusterServer;
 use keel_proto::etcdserverpb::kv_server::KvServer;
-use keel_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use keel_proto::keelraft::raft_peer_server::RaftPeerServer;
 use keel_proto::keelraft::{MemberIdentity, Node};
 use openraft::async_runtime::WatchReceiver;
@@ -52,9 +56,13 @@ pub enum ServerError {
     Listen { url: String, reason: String },
     #[error("raft: {0}")]
     Raft(String),
+    #[error("{}", membership::REMOVED_MESSAGE)]
+    Removed,
+    #[error("{0}")]
+    Snapshot(String),
 }
 
-fn data_dir_error(path: &Path, reason: impl ToString) -> ServerError {
+pub(crate) fn data_dir_error(path: &Path, reason: impl ToString) -> ServerError {
     ServerError::DataDir {
         path: path.to_path_buf(),
         reason: reason.to_string(),
@@ -100,10 +108,13 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
             if identity.name != config.name {
                 tracing::warn!(stored = %identity.name, flag = %config.name, "--name differs from the name this data dir was created with; keeping the stored one");
             }
+            if identity.removed {
+                return Err(ServerError::Removed);
+            }
             identity
         }
         None => {
-            let identity = new_identity(&config)?;
+            let identity = new_identity(&config).await?;
             log.save_identity(&identity)
                 .await
                 .map_err(|e| data_dir_error(&wal_dir, e))?;
@@ -138,6 +149,7 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
         LessorConfig::for_member(&config, identity.member_id),
         mvcc.clone(),
     ));
+    let log_handle = log.clone();
     let raft = Raft::new(
         identity.member_id,
         Arc::new(raft_config),
@@ -148,7 +160,9 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
     .await
     .map_err(|e| ServerError::Raft(e.to_string()))?;
 
-    if !log_has_state {
+    if !log_has_state && config.initial_cluster_state == ClusterState::Existing {
+        tracing::info!("waiting for the leader to replicate the cluster's state to this member");
+    } else if !log_has_state {
         let members = founding_members(&config);
         tracing::info!(members = members.len(), "bootstrapping a new cluster");
         if let Err(err) = raft.initialize(members).await {
@@ -166,6 +180,8 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
 
     Ok(Arc::new(Member {
         id: identity.member_id,
+        identity: std::sync::Mutex::new(identity),
+        log: log_handle,
         config,
         raft,
         mvcc,
@@ -188,12 +204,7 @@ fn open_state_machine(path: &Path) -> Result<Arc<Mvcc>, ServerError> {
     }
 }
 
-fn new_identity(config: &MemberConfig) -> Result<MemberIdentity, ServerError> {
-    if config.initial_cluster_state == ClusterState::Existing {
-        return Err(ServerError::Config(
-            "joining an existing cluster (--initial-cluster-state existing) needs MemberAdd, which this Keel version does not support yet".into(),
-        ));
-    }
+pub(crate) async fn new_identity(config: &MemberConfig) -> Result<MemberIdentity, ServerError> {
     let Some((_, own_urls)) = config
         .initial_cluster
         .iter()
@@ -214,11 +225,16 @@ fn new_identity(config: &MemberConfig) -> Result<MemberIdentity, ServerError> {
             own_urls, config.name, config.initial_advertise_peer_urls
         )));
     }
+    if config.initial_cluster_state == ClusterState::Existing {
+        return membership::join(config).await;
+    }
     let member_ids: Vec<u64> = founding_members(config).keys().copied().collect();
     Ok(MemberIdentity {
         member_id: config::member_id(own_urls, &config.initial_cluster_token),
         cluster_id: config::cluster_id(&member_ids),
         name: config.name.clone(),
+        joined: true,
+        removed: false,
     })
 }
 
@@ -281,8 +297,11 @@ pub async fn serve(
     let max_decoding = member.config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let mut servers = tokio::task::JoinSet::new();
 
+    let guarded = || {
+        tonic::transport::Server::builder().layer(learner::LearnerGuardLayer::new(member.clone()))
+    };
     for (url, listener) in peer_listeners {
-        let router = tonic::transport::Server::builder().add_service(
+        let router = guarded().add_service(
             RaftPeerServer::new(peer::PeerService::new(member.clone()))
                 .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES),
@@ -291,7 +310,7 @@ pub async fn serve(
         servers.spawn(run_router(router, url, listener, stop_rx.clone()));
     }
     for (url, listener) in client_listeners {
-        let router = tonic::transport::Server::builder()
+        let router = guarded()
             .add_service(
                 KvServer::new(kv::KvService::new(member.clone()))
                     .max_decoding_message_size(max_decoding),
@@ -300,9 +319,7 @@ pub async fn serve(
             .add_service(ClusterServer::new(cluster::ClusterService::new(
                 member.clone(),
             )))
-            .add_service(MaintenanceServer::new(
-                maintenance::MaintenanceService::new(member.clone()),
-            ))
+            .add_service(maintenance::MaintenanceService::server(member.clone()))
             .add_service(watch::WatchServer::new(member.clone(), max_decoding));
         tracing::info!(%url, "serving clients");
         servers.spawn(run_router(router, url, listener, stop_rx.clone()));
@@ -312,11 +329,14 @@ pub async fn serve(
         tokio::spawn(member.clone().publish_self()),
         tokio::spawn(log_leadership(member.clone())),
         tokio::spawn(lease::run_lessor(member.clone())),
+        tokio::spawn(compactor::run(member.clone())),
+        tokio::spawn(quota::watch_backend_size(member.clone())),
     ];
 
     let outcome = tokio::select! {
         _ = shutdown => Ok(()),
         fatal = raft_failure(member.clone()) => Err(fatal),
+        removed = membership::watch_removal(member.clone()) => Err(removed),
         Some(result) = servers.join_next() => match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(err),
@@ -331,9 +351,14 @@ pub async fn serve(
     outcome
 }
 
+/// A gRPC router behind the learner guard.
+type GuardedRouter = tonic::transport::server::Router<
+    tower_layer::Stack<learner::LearnerGuardLayer, tower_layer::Identity>,
+>;
+
 /// Serves one listener until `stop` turns true.
 async fn run_router(
-    router: tonic::transport::server::Router,
+    router: GuardedRouter,
     url: String,
     listener: TcpListener,
     mut stop: tokio::sync::watch::Receiver<bool>,

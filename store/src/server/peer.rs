@@ -1,6 +1,7 @@
 //! `keelraft.RaftPeer`, the server side of the member-to-member transport: Raft's own RPCs
 //! handed to openraft, plus the leader's half of write forwarding, follower ReadIndex and the
-//! lease requests only the leader's lessor can answer (keepalive, time-to-live).
+//! lease requests only the leader's lessor can answer (keepalive, time-to-live), membership
+//! changes, leadership transfer and the cluster view a joining member asks for.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::lease;
 use super::member::Member;
+use super::membership;
 use crate::raft::codec;
 
 pub struct PeerService {
@@ -140,6 +142,41 @@ impl RaftPeer for PeerService {
                 header: None,
                 id,
                 ttl,
+            })),
+            None => Err(not_leader()),
+        }
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        let request = codec::transfer_leader_from_pb(&request.into_inner()).map_err(bad_message)?;
+        match self.member.raft.handle_transfer_leader(request).await {
+            Ok(Ok(())) => Ok(Response::new(pb::TransferLeaderResponse {})),
+            Ok(Err(refused)) => Err(Status::failed_precondition(refused.to_string())),
+            Err(fatal) => Err(Status::unavailable(fatal.to_string())),
+        }
+    }
+
+    async fn cluster_info(
+        &self,
+        _: Request<pb::ClusterInfoRequest>,
+    ) -> Result<Response<pb::ClusterInfoResponse>, Status> {
+        Ok(Response::new(membership::cluster_info(&self.member)))
+    }
+
+    async fn change_membership(
+        &self,
+        request: Request<pb::MembershipChangeRequest>,
+    ) -> Result<Response<pb::MembershipChangeResponse>, Status> {
+        let request = request
+            .into_inner()
+            .request
+            .ok_or_else(|| Status::invalid_argument("membership change without a request"))?;
+        match membership::change_on_leader(&self.member, request).await? {
+            Some(response) => Ok(Response::new(pb::MembershipChangeResponse {
+                response: Some(response),
             })),
             None => Err(not_leader()),
         }
