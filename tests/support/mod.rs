@@ -8,15 +8,16 @@
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use keel_proto::etcdserverpb::cluster_client::ClusterClient;
 use keel_proto::etcdserverpb::kv_client::KvClient;
 use keel_proto::etcdserverpb::lease_client::LeaseClient;
 use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use keel_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
+use keel_proto::etcdserverpb::{HashKvRequest, PutRequest, RangeRequest, StatusRequest};
 use tonic::transport::Channel;
 
 /// `[prefix, prefix+1)`: the key range etcd clients use for a prefix.
@@ -112,8 +113,23 @@ impl Member {
         self.child = Some(child);
     }
 
+    /// Starts the process (members planned with [`Cluster::plan_member`] or
+    /// [`Cluster::plan`] are not running until then).
+    pub fn start(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// The exit status if the process has ended by itself (it stays "running" otherwise).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
     }
 
     /// SIGKILL: no chance to flush or say goodbye.
@@ -151,6 +167,38 @@ impl Member {
 
     pub async fn lease(&self) -> Option<LeaseClient<Channel>> {
         Some(LeaseClient::new(self.channel().await?))
+    }
+
+    pub async fn cluster(&self) -> Option<ClusterClient<Channel>> {
+        Some(ClusterClient::new(self.channel().await?))
+    }
+
+    /// (hash, compact revision) of this member's data at `revision`.
+    pub async fn hash_kv(&self, revision: i64) -> Result<(u32, i64), tonic::Status> {
+        let mut client = self
+            .maintenance()
+            .await
+            .ok_or_else(|| tonic::Status::unavailable("cannot connect"))?;
+        let response = client
+            .hash_kv(HashKvRequest { revision })
+            .await?
+            .into_inner();
+        Ok((response.hash, response.compact_revision))
+    }
+
+    /// This member's current revision (serializable: what it has applied).
+    pub async fn revision(&self) -> Option<i64> {
+        let mut kv = self.kv().await?;
+        let response = kv
+            .range(RangeRequest {
+                key: vec![0],
+                serializable: true,
+                ..Default::default()
+            })
+            .await
+            .ok()?
+            .into_inner();
+        Some(response.header?.revision)
     }
 
     pub async fn maintenance(&self) -> Option<MaintenanceClient<Channel>> {
@@ -240,6 +288,15 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` members (m1..mN) with `extra_args` for every member.
     pub fn start(n: usize, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster::plan(n, extra_args);
+        for member in &mut cluster.members {
+            member.start();
+        }
+        cluster
+    }
+
+    /// Plans `n` members (ports, data dirs, flags) without starting them.
+    pub fn plan(n: usize, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let planned: Vec<(String, String, String)> = (1..=n)
             .map(|i| {
@@ -255,7 +312,7 @@ impl Cluster {
             .map(|(name, _, peer)| format!("{name}={peer}"))
             .collect::<Vec<_>>()
             .join(",");
-        let mut members: Vec<Member> = planned
+        let members: Vec<Member> = planned
             .into_iter()
             .map(|(name, client_url, peer_url)| Member {
                 data_dir: dir.path().join(&name),
@@ -268,10 +325,44 @@ impl Cluster {
                 child: None,
             })
             .collect();
-        for member in &mut members {
-            member.spawn();
-        }
         Cluster { members, _dir: dir }
+    }
+
+    /// Plans one more member, `name`, that joins this cluster once added with MemberAdd
+    /// (`--initial-cluster-state existing`); it is not started.
+    pub fn plan_member(&self, name: &str, extra_args: &[&str]) -> Member {
+        let peer_url = format!("http://127.0.0.1:{}", free_port());
+        let mut initial_cluster: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.is_running())
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect();
+        initial_cluster.push(format!("{name}={peer_url}"));
+        let mut args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        args.extend([
+            "--initial-cluster-state".to_string(),
+            "existing".to_string(),
+        ]);
+        Member {
+            name: name.to_string(),
+            client_url: format!("http://127.0.0.1:{}", free_port()),
+            peer_url,
+            data_dir: self.dir().join(name),
+            log_path: self.dir().join(format!("{name}.log")),
+            extra_args: args,
+            initial_cluster: initial_cluster.join(","),
+            child: None,
+        }
+    }
+
+    /// `--initial-cluster` of the planned members.
+    pub fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn dir(&self) -> &Path {

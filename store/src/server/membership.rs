@@ -29,7 +29,7 @@ use keel_proto::keelraft::{
 };
 use openraft::ChangeMembers;
 use openraft::async_runtime::WatchReceiver;
-use openraft::errors::{ClientWriteError, RaftError};
+use openraft::errors::{ChangeMembershipError, ClientWriteError, RaftError};
 
 use super::ServerError;
 use super::member::{Leader, Member};
@@ -171,6 +171,27 @@ async fn forward(
     }
 }
 
+/// Proposes a membership change, waiting out another one in progress (a member publishing its
+/// attributes, the second step of a promotion) until the request timeout.
+async fn change_membership(
+    member: &Member,
+    change: ChangeMembers<NodeId, Node>,
+    retain: bool,
+) -> Result<(), StoreError> {
+    let deadline = Instant::now() + member.config.request_timeout;
+    loop {
+        match member.raft.change_membership(change.clone(), retain).await {
+            Ok(_) => return Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(_),
+            ))) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(err) => return Err(change_error(err)),
+        }
+    }
+}
+
 /// Maps a failed openraft membership change onto what the client sees.
 fn change_error(err: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> StoreError {
     match err {
@@ -246,17 +267,19 @@ async fn add(member: &Member, req: MemberAddRequest) -> Result<MemberAddResponse
         peer_urls: req.peer_urls.clone(),
         client_urls: Vec::new(),
     };
-    member
-        .raft
-        .add_learner(id, node, false)
-        .await
-        .map_err(change_error)?;
+    change_membership(
+        member,
+        ChangeMembers::AddNodes(BTreeMap::from([(id, node)])),
+        true,
+    )
+    .await?;
     if !req.is_learner {
-        member
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-            .await
-            .map_err(change_error)?;
+        change_membership(
+            member,
+            ChangeMembers::AddVoterIds(BTreeSet::from([id])),
+            false,
+        )
+        .await?;
     }
     tracing::info!(id = %format!("{id:x}"), peer_urls = ?req.peer_urls, learner = req.is_learner, "member added");
     let members = member_list(member);
@@ -291,11 +314,7 @@ async fn remove(
     } else {
         ChangeMembers::RemoveNodes(BTreeSet::from([id]))
     };
-    member
-        .raft
-        .change_membership(change, false)
-        .await
-        .map_err(change_error)?;
+    change_membership(member, change, false).await?;
     tracing::info!(id = %format!("{id:x}"), "member removed");
     Ok(MemberRemoveResponse {
         header: Some(member.header(member.mvcc.current_revision())),
@@ -320,14 +339,12 @@ async fn update(
         peer_urls: req.peer_urls.clone(),
         ..current.clone()
     };
-    member
-        .raft
-        .change_membership(
-            ChangeMembers::SetNodes(BTreeMap::from([(req.id, node)])),
-            true,
-        )
-        .await
-        .map_err(change_error)?;
+    change_membership(
+        member,
+        ChangeMembers::SetNodes(BTreeMap::from([(req.id, node)])),
+        true,
+    )
+    .await?;
     tracing::info!(id = %format!("{:x}", req.id), peer_urls = ?req.peer_urls, "member updated");
     Ok(MemberUpdateResponse {
         header: Some(member.header(member.mvcc.current_revision())),
@@ -357,11 +374,12 @@ async fn promote(
     if (learner_index as f64) < (leader_index as f64) * LEARNER_READY_PERCENT {
         return Err(StoreError::LearnerNotReady);
     }
-    member
-        .raft
-        .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-        .await
-        .map_err(change_error)?;
+    change_membership(
+        member,
+        ChangeMembers::AddVoterIds(BTreeSet::from([id])),
+        false,
+    )
+    .await?;
     tracing::info!(id = %format!("{id:x}"), "learner promoted to voter");
     Ok(MemberPromoteResponse {
         header: Some(member.header(member.mvcc.current_revision())),
