@@ -227,4 +227,110 @@ for client in "${clients[@]}"; do
   health=$("$client" --endpoints "$keel_eps" endpoint health 2>&1)
   check "$(basename "$client") endpoint health" "$health" '^127\.0\.0\.1:[0-9]+ is healthy: successfully committed proposal: took = .*$'
 done
+
+# Cluster operations with each client against keel up: add a learner, start it from what
+# `member add` printed, promote it, move leadership to it, compare hashes, remove it; alarms,
+# defrag and snapshot save. Refusals must read exactly as etcd's.
+expect_same_error() { # description, keel output, etcd output
+  if [ "$2" != "$3" ]; then
+    echo "compat: FAILED: $1 differs from etcd" >&2
+    echo "keel: $2" >&2
+    echo "etcd: $3" >&2
+    exit 1
+  fi
+  echo "compat: $1 ok ($2)"
+}
+retry() { # attempts, command...
+  local n=$1; shift
+  for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.3; done
+  return 1
+}
+etcd_learner=$(etcdctl --endpoints "$etcd_ep" member add e9 --learner --peer-urls="http://127.0.0.1:$((base + 12))" | awk '/added to cluster/ {print $2}')
+etcd_promote=$(etcdctl --endpoints "$etcd_ep" member promote "$etcd_learner" 2>&1 | grep -v '"level"' || true)
+etcd_not_found=$(etcdctl --endpoints "$etcd_ep" member remove 1234 2>&1 | grep -v '"level"' || true)
+etcd_bad_id=$(etcdctl --endpoints "$etcd_ep" member remove zz 2>&1 | grep -v '"level"' || true)
+etcdctl --endpoints "$etcd_ep" member remove "$etcd_learner" >/dev/null
+etcd_alarms=$(etcdctl --endpoints "$etcd_ep" alarm list 2>&1)
+joiner=0
+for client in "${clients[@]}"; do
+  name=$(basename "$client")
+  joiner=$((joiner + 1))
+  jname="j$joiner"
+  jclient="127.0.0.1:$((base + 28 + 2 * joiner))"
+  jpeer="http://127.0.0.1:$((base + 29 + 2 * joiner))"
+  added=$("$client" --endpoints "$keel_eps" member add "$jname" --learner --peer-urls="$jpeer")
+  check "$name member add --learner" "$(echo "$added" | head -1)" '^Member +[0-9a-f]+ added to cluster +[0-9a-f]+$'
+  echo "$added" | grep -q "^ETCD_NAME=\"$jname\"$" || { echo "compat: FAILED: no ETCD_NAME in: $added" >&2; exit 1; }
+  echo "$added" | grep -q '^ETCD_INITIAL_CLUSTER_STATE="existing"$' || { echo "compat: FAILED: $added" >&2; exit 1; }
+  jid=$(echo "$added" | awk '/added to cluster/ {print $2}')
+  check "$name member list shows the unstarted learner" \
+    "$("$client" --endpoints "$keel_eps" member list | grep "^$jid")" "^$jid, unstarted, , $jpeer, , true$"
+  expect_same_error "$name member promote of a learner that is not in sync" \
+    "$("$client" --endpoints "$keel_eps" member promote "$jid" 2>&1 | grep -v '"level"' || true)" "$etcd_promote"
+  expect_same_error "$name member remove of an unknown id" \
+    "$("$client" --endpoints "$keel_eps" member remove 1234 2>&1 | grep -v '"level"' || true)" "$etcd_not_found"
+  expect_same_error "$name member remove of a bad id" \
+    "$("$client" --endpoints "$keel_eps" member remove zz 2>&1 | grep -v '"level"' || true)" "$etcd_bad_id"
+  # Start the learner exactly as an operator would: with the values member add printed.
+  (
+    eval "$(echo "$added" | grep '^ETCD_')"
+    exec "$keel" store --name "$ETCD_NAME" --data-dir "$work/$jname" \
+      --initial-cluster "$ETCD_INITIAL_CLUSTER" --initial-cluster-state "$ETCD_INITIAL_CLUSTER_STATE" \
+      --initial-advertise-peer-urls "$ETCD_INITIAL_ADVERTISE_PEER_URLS" --listen-peer-urls "$jpeer" \
+      --listen-client-urls "http://$jclient" --advertise-client-urls "http://$jclient"
+  ) >"$work/$jname.log" 2>&1 &
+  jpid=$!
+  pids+=($jpid)
+  promoted=""
+  for _ in $(seq 1 100); do
+    if promoted=$("$client" --endpoints "$keel_eps" member promote "$jid" 2>&1); then break; fi
+    promoted=""
+    sleep 0.3
+  done
+  [ -n "$promoted" ] || { echo "compat: FAILED: $name member promote never succeeded" >&2; cat "$work/$jname.log" >&2; exit 1; }
+  check "$name member promote" "$promoted" '^Member +[0-9a-f]+ promoted in cluster +[0-9a-f]+$'
+  all_eps="$keel_eps,$jclient"
+  hashes() { "$client" --endpoints "$all_eps" endpoint hashkv | awk '{print $2}' | sort -u | wc -l; }
+  retry 50 test "$(hashes)" -eq 1 || { echo "compat: FAILED: $name endpoint hashkv differs" >&2; "$client" --endpoints "$all_eps" endpoint hashkv >&2; exit 1; }
+  check "$name endpoint hashkv (equal on all 4 members)" "$("$client" --endpoints "$all_eps" endpoint hashkv)" '^127\.0\.0\.1:[0-9]+, [0-9]+$'
+  moved=$("$client" --endpoints "$all_eps" move-leader "$jid" 2>&1)
+  check "$name move-leader" "$moved" "^Leadership transferred from [0-9a-f]+ to $jid$"
+  "$client" --endpoints "$jclient" endpoint status | grep -q ', true, false,' \
+    || { echo "compat: FAILED: $jname is not the leader after move-leader" >&2; exit 1; }
+  removed=$("$client" --endpoints "$keel_eps" member remove "$jid" 2>&1)
+  check "$name member remove (of the leader)" "$removed" '^Member +[0-9a-f]+ removed from cluster +[0-9a-f]+$'
+  retry 50 bash -c "! kill -0 $jpid 2>/dev/null" || { echo "compat: FAILED: the removed member $jname still runs" >&2; exit 1; }
+  grep -q "permanently removed from the cluster" "$work/$jname.log" || { echo "compat: FAILED: $jname did not say why it stopped" >&2; exit 1; }
+  echo "compat: $name: the removed member stopped and said why"
+  expect_same_error "$name alarm list (none raised)" "$("$client" --endpoints "$keel_eps" alarm list 2>&1)" "$etcd_alarms"
+  check "$name defrag" "$("$client" --endpoints "$keel_eps" defrag 2>&1)" '^Finished defragmenting etcd member\[127\.0\.0\.1:[0-9]+\]$'
+  rm -f "$work/backup.db"
+  saved=$("$client" --endpoints "${keel_eps%%,*}" snapshot save "$work/backup.db" 2>/dev/null)
+  check "$name snapshot save" "$saved" "^Snapshot saved at $work/backup.db$"
+  check "keel snapshot status of $name's backup" "$("$keel" snapshot status "$work/backup.db")" '^[0-9a-f]+, [0-9]+, [0-9]+, [0-9.]+ [kMG]?B$'
+done
+
+# NOSPACE: a member with a tiny quota raises the alarm; alarm list shows it, disarm clears it.
+tiny="127.0.0.1:$((base + 40))"
+"$keel" store --name t1 --data-dir "$work/keel-tiny" --quota-backend-bytes 1200000 \
+  --listen-client-urls "http://$tiny" --advertise-client-urls "http://$tiny" \
+  --listen-peer-urls "http://127.0.0.1:$((base + 41))" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$((base + 41))" >"$work/keel-tiny.log" 2>&1 &
+pids+=($!)
+wait_ready "$tiny"
+head -c 200000 /dev/zero | tr '\0' x >"$work/big" # too long for an argument: etcdctl reads stdin
+nospace=""
+for i in $(seq 1 40); do
+  if ! out=$(etcdctl --endpoints "$tiny" put "big$i" <"$work/big" 2>&1); then nospace="$out"; break; fi
+done
+check "a write over the quota" "$(echo "$nospace" | grep -v '"level"')" '^Error: etcdserver: mvcc: database space exceeded$'
+for client in "${clients[@]}"; do
+  check "$(basename "$client") alarm list (NOSPACE)" "$("$client" --endpoints "$tiny" alarm list)" '^memberID:[0-9]+ alarm:NOSPACE $'
+done
+etcdctl --endpoints "$tiny" del --prefix big >/dev/null
+rev=$(etcdctl --endpoints "$tiny" get x -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+etcdctl --endpoints "$tiny" compaction --physical "$rev" >/dev/null
+etcdctl --endpoints "$tiny" defrag >/dev/null
+check "$(basename "${clients[-1]}") alarm disarm" "$("${clients[-1]}" --endpoints "$tiny" alarm disarm)" '^memberID:[0-9]+ alarm:NOSPACE $'
+check "writes after disarm" "$(etcdctl --endpoints "$tiny" put small 1)" '^OK$'
 echo "compat: all etcdctl checks passed"
