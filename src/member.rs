@@ -77,6 +77,10 @@ pub struct StoreArgs {
     /// A bare number is hours in periodic mode.
     #[arg(long, default_value = "0")]
     pub auto_compaction_retention: String,
+    /// Local IP address to make peer connections from (default: the system's choice). Meant
+    /// for fault injection: a proxy on the peer links tells members apart by it.
+    #[arg(long)]
+    pub experimental_peer_source_ip: Option<std::net::IpAddr>,
 }
 
 /// etcd's `--auto-compaction-mode`/`--auto-compaction-retention` pair.
@@ -180,6 +184,7 @@ impl StoreArgs {
         };
         config.auto_compaction =
             parse_auto_compaction(&self.auto_compaction_mode, &self.auto_compaction_retention)?;
+        config.peer_source_ip = self.experimental_peer_source_ip;
         Ok(config)
     }
 }

@@ -60,6 +60,10 @@ pub struct MemberConfig {
     pub quota_backend_bytes: u64,
     /// Automatic compaction of old revisions, run by the leader.
     pub auto_compaction: AutoCompaction,
+    /// The local address this member's connections to its peers are made from (`None`: the
+    /// system's choice). Fault-injection tests give each member its own loopback address so
+    /// that a proxy on the peer links can tell who is talking.
+    pub peer_source_ip: Option<std::net::IpAddr>,
 }
 
 impl MemberConfig {
@@ -88,6 +92,7 @@ impl MemberConfig {
             watch_progress_notify_interval: Duration::from_secs(600),
             quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
             auto_compaction: AutoCompaction::Off,
+            peer_source_ip: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,12 +26,13 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 1 << 30;
 
 pub type PeerClient = RaftPeerClient<Channel>;
 
-/// Connects (lazily) to a member's peer URL.
-pub fn connect(url: &str) -> Result<PeerClient, String> {
+/// Connects (lazily) to a member's peer URL, from `source` when given.
+pub fn connect(url: &str, source: Option<IpAddr>) -> Result<PeerClient, String> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|err| format!("bad peer url {url}: {err}"))?
         .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        .local_address(source);
     Ok(RaftPeerClient::new(endpoint.connect_lazy())
         .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES))
@@ -40,9 +42,18 @@ pub fn connect(url: &str) -> Result<PeerClient, String> {
 #[derive(Clone, Default)]
 pub struct Peers {
     clients: Arc<Mutex<HashMap<(NodeId, String), PeerClient>>>,
+    /// The local address peer connections are made from (`None`: the system's choice).
+    source: Option<IpAddr>,
 }
 
 impl Peers {
+    pub fn new(source: Option<IpAddr>) -> Self {
+        Self {
+            clients: Arc::default(),
+            source,
+        }
+    }
+
     pub fn client(&self, id: NodeId, node: &Node) -> Result<PeerClient, String> {
         let url = node
             .peer_urls
@@ -52,7 +63,7 @@ impl Peers {
         if let Some(client) = clients.get(&(id, url.clone())) {
             return Ok(client.clone());
         }
-        let client = connect(url)?;
+        let client = connect(url, self.source)?;
         clients.insert((id, url.clone()), client.clone());
         Ok(client)
     }

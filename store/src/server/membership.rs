@@ -445,7 +445,7 @@ pub async fn join(config: &MemberConfig) -> Result<MemberIdentity, ServerError> 
     let mut last_error = String::new();
     loop {
         for url in &peers {
-            match ask_cluster_info(url).await {
+            match ask_cluster_info(url, config.peer_source_ip).await {
                 Ok(info) if !info.members.is_empty() => {
                     let found = info.members.iter().find(|m| {
                         let mut urls = m.peer_urls.clone();
@@ -481,8 +481,11 @@ pub async fn join(config: &MemberConfig) -> Result<MemberIdentity, ServerError> 
     }
 }
 
-async fn ask_cluster_info(url: &str) -> Result<ClusterInfoResponse, String> {
-    let mut client = network::connect(url)?;
+async fn ask_cluster_info(
+    url: &str,
+    source: Option<std::net::IpAddr>,
+) -> Result<ClusterInfoResponse, String> {
+    let mut client = network::connect(url, source)?;
     let mut request = tonic::Request::new(ClusterInfoRequest {});
     request.set_timeout(Duration::from_secs(2));
     client

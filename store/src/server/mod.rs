@@ -136,7 +136,7 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
     .validate()
     .map_err(|e| ServerError::Config(e.to_string()))?;
 
-    let peers = Peers::default();
+    let peers = Peers::new(config.peer_source_ip);
     let watch_hub = WatchHub::new(
         mvcc.clone(),
         identity.member_id,
