@@ -1,5 +1,6 @@
-//! `endpoint status` and `endpoint health`, per endpoint of `--endpoints` or, with
-//! `--cluster`, of every member's client URLs (etcdctl v3.4's `ep_command.go`).
+//! `endpoint status`, `endpoint health` and `endpoint hashkv`, per endpoint of
+//! `--endpoints` or, with `--cluster`, of every member's client URLs (etcdctl v3.4's
+//! `ep_command.go`).
 //!
 //! - status: a Maintenance `Status` call per endpoint; failures are reported on stderr as
 //!   `Failed to get the status of endpoint <ep> (<err>)`, the others are printed, and the
@@ -7,18 +8,25 @@
 //! - health: a linearizable `Get("health")` per endpoint, timed (`took`); any unhealthy
 //!   endpoint ends with `Error: unhealthy cluster` and exit code 1. (Like etcdctl v3.4,
 //!   and unlike v3.5+, no alarm check: `Alarm` is a raft proposal.)
+//! - hashkv: a Maintenance `HashKV` call per endpoint (`--rev`: the revision to hash up
+//!   to, 0 for all); failures are reported on stderr as
+//!   `Failed to get the hash of endpoint <ep> (<err>)`, the others are printed (endpoint
+//!   and hash), and the last failure ends the command as its error (exit code 1).
 
 use std::time::Instant;
 
 use futures::future::join_all;
-use keel_proto::etcdserverpb::{MemberListRequest, RangeRequest, StatusRequest, StatusResponse};
+use keel_proto::etcdserverpb::{
+    HashKvRequest, HashKvResponse, MemberListRequest, RangeRequest, StatusRequest, StatusResponse,
+};
 
 use super::client::{self, Conn};
-use super::output::{EpHealth, EpStatus};
-use super::{CtlError, Ctx, EndpointArgs, emit, exit, gofmt};
+use super::output::{EpHashKv, EpHealth, EpStatus};
+use super::{CtlError, Ctx, EndpointArgs, EndpointHashKvArgs, emit, exit, gofmt};
 
-/// etcdctl's `endpointsFromCluster`.
-async fn endpoints(ctx: &Ctx, cluster: bool) -> Result<Vec<String>, CtlError> {
+/// etcdctl's `endpointsFromCluster`: `--endpoints`, or with `--cluster` the client URLs
+/// of every member.
+pub async fn endpoints(ctx: &Ctx, cluster: bool) -> Result<Vec<String>, CtlError> {
     if !cluster {
         return Ok(ctx.endpoints.clone());
     }
@@ -44,7 +52,8 @@ async fn endpoints(ctx: &Ctx, cluster: bool) -> Result<Vec<String>, CtlError> {
         .collect())
 }
 
-async fn dial(ctx: &Ctx, ep: &str) -> Result<Conn, CtlError> {
+/// Dials one endpoint (not any of `--endpoints`).
+pub async fn dial(ctx: &Ctx, ep: &str) -> Result<Conn, CtlError> {
     client::dial(ep, ctx.dial_timeout, ctx.command_timeout).await
 }
 
@@ -117,4 +126,32 @@ pub async fn health(ctx: &Ctx, a: &EndpointArgs) -> Result<(), CtlError> {
         return Err(CtlError::new(exit::ERROR, "unhealthy cluster"));
     }
     Ok(())
+}
+
+async fn hashkv_of(ctx: &Ctx, ep: &str, rev: i64) -> Result<HashKvResponse, CtlError> {
+    let conn = dial(ctx, ep).await?;
+    let mut m = conn.maintenance();
+    conn.call(m.hash_kv(conn.request(HashKvRequest { revision: rev })))
+        .await
+}
+
+pub async fn hashkv(ctx: &Ctx, a: &EndpointHashKvArgs) -> Result<(), CtlError> {
+    let eps = endpoints(ctx, a.cluster).await?;
+    let results = join_all(eps.iter().map(|ep| hashkv_of(ctx, ep, a.rev))).await;
+    let mut list = Vec::new();
+    let mut last_err = None;
+    for (ep, res) in eps.into_iter().zip(results) {
+        match res {
+            Ok(resp) => list.push(EpHashKv { ep, resp }),
+            Err(e) => {
+                eprintln!("Failed to get the hash of endpoint {ep} ({})", e.message);
+                last_err = Some(e);
+            }
+        }
+    }
+    emit(&ctx.printer().endpoint_hashkv(&list)?);
+    match last_err {
+        Some(e) => Err(CtlError::new(exit::ERROR, e.message)),
+        None => Ok(()),
+    }
 }

@@ -8,8 +8,11 @@
 //! - [`txn`]: `txn` and its stdin syntax parser;
 //! - [`watch`]: `watch`, including its interactive and exec forms;
 //! - [`lease`]: `lease grant|revoke|timetolive|list|keep-alive`;
-//! - [`endpoint`]: `endpoint status` and `endpoint health`;
-//! - [`member`]: `member list`;
+//! - [`endpoint`]: `endpoint status`, `endpoint health` and `endpoint hashkv`;
+//! - [`member`]: `member add|remove|update|promote|list`;
+//! - [`alarm`]: `alarm list|disarm`;
+//! - [`maintenance`]: `defrag` and `move-leader`;
+//! - [`snapshot`]: `snapshot save`;
 //! - [`output`], [`table`], [`gofmt`]: etcdctl's simple/json/table/fields printers and
 //!   the Go formatting they rely on;
 //! - [`client`]: dialing endpoints and mapping gRPC errors to etcdctl's messages.
@@ -17,13 +20,16 @@
 //! Failures are reported as [`CtlError`]s carrying etcdctl's exit codes; the binary prints
 //! them as `Error: <message>` on stderr.
 
+pub mod alarm;
 pub mod client;
 pub mod endpoint;
 pub mod gofmt;
 pub mod kv;
 pub mod lease;
+pub mod maintenance;
 pub mod member;
 pub mod output;
+pub mod snapshot;
 pub mod table;
 pub mod txn;
 pub mod watch;
@@ -143,9 +149,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub dial_timeout: Duration,
 
-    /// timeout for short running command (excluding dial timeout)
-    #[arg(long, global = true, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub command_timeout: Duration,
+    // No clap default: `snapshot save` is unbounded unless this is given, as in etcdctl.
+    /// timeout for short running command (excluding dial timeout) [default: 5s]
+    #[arg(long, global = true, env = "ETCDCTL_COMMAND_TIMEOUT", value_parser = parse_duration)]
+    pub command_timeout: Option<Duration>,
 
     /// print byte strings as hex encoded strings
     #[arg(long, global = true, env = "ETCDCTL_HEX", num_args = 0..=1, require_equals = true,
@@ -177,6 +184,16 @@ pub enum Command {
     /// Membership related commands
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Alarm related commands
+    #[command(subcommand)]
+    Alarm(AlarmCommand),
+    /// Defragments the storage of the etcd members with given endpoints
+    Defrag(DefragArgs),
+    /// Transfers leadership to another etcd cluster member.
+    MoveLeader(MoveLeaderArgs),
+    /// Manages etcd node snapshots
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Prints the version of keelctl
     Version,
 }
@@ -410,6 +427,8 @@ pub enum EndpointCommand {
     Health(EndpointArgs),
     /// Prints out the status of endpoints specified in `--endpoints` flag
     Status(EndpointArgs),
+    /// Prints the KV history hash for each endpoint in --endpoints
+    Hashkv(EndpointHashKvArgs),
 }
 
 /// Flags shared by the `endpoint` subcommands.
@@ -421,11 +440,131 @@ pub struct EndpointArgs {
     pub cluster: bool,
 }
 
+/// `endpoint hashkv [--rev N]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct EndpointHashKvArgs {
+    /// (ignored, as etcdctl ignores them)
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+
+    /// use all endpoints from the cluster member list
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub cluster: bool,
+
+    /// maximum revision to hash (default: all revisions)
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub rev: i64,
+}
+
 /// `member <subcommand>`
 #[derive(Subcommand, Debug)]
 pub enum MemberCommand {
+    /// Adds a member into the cluster
+    Add(MemberAddArgs),
+    /// Removes a member from the cluster
+    Remove(MemberIdArgs),
+    /// Updates a member in the cluster
+    Update(MemberUpdateArgs),
     /// Lists all members in the cluster
     List,
+    /// Promotes a non-voting member in the cluster
+    Promote(MemberIdArgs),
+}
+
+/// `member add <memberName> [options]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct MemberAddArgs {
+    /// <memberName>
+    #[arg(value_name = "MEMBER_NAME")]
+    pub args: Vec<String>,
+
+    /// comma separated peer URLs for the new member.
+    #[arg(long = "peer-urls", default_value = "", hide_default_value = true)]
+    pub peer_urls: String,
+
+    /// indicates if the new member is raft learner
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub learner: bool,
+}
+
+/// `member remove|promote <memberID>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct MemberIdArgs {
+    /// <memberID> (hex)
+    #[arg(value_name = "MEMBER_ID")]
+    pub args: Vec<String>,
+}
+
+/// `member update <memberID> [options]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct MemberUpdateArgs {
+    /// <memberID> (hex)
+    #[arg(value_name = "MEMBER_ID")]
+    pub args: Vec<String>,
+
+    /// comma separated peer URLs for the updated member.
+    #[arg(long = "peer-urls", default_value = "", hide_default_value = true)]
+    pub peer_urls: String,
+}
+
+/// `alarm <subcommand>`
+#[derive(Subcommand, Debug)]
+pub enum AlarmCommand {
+    /// Disarms all alarms
+    Disarm(NoArgs),
+    /// Lists all alarms
+    List(NoArgs),
+}
+
+/// A command that takes no arguments (any given are accepted only to report etcdctl's
+/// error).
+#[derive(Args, Debug, Clone, Default)]
+pub struct NoArgs {
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+}
+
+/// `defrag [options]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct DefragArgs {
+    /// (ignored, as etcdctl ignores them)
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+
+    /// use all endpoints from the cluster member list
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = ArgAction::Set)]
+    pub cluster: bool,
+
+    /// Optional. If present, defragments a data directory not in use by etcd (not supported
+    /// by keelctl: Keel's data directory is not a bbolt file).
+    #[arg(long = "data-dir", default_value = "", hide_default_value = true)]
+    pub data_dir: String,
+}
+
+/// `move-leader <transferee-member-id>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct MoveLeaderArgs {
+    /// <transferee-member-id> (hex)
+    #[arg(value_name = "TRANSFEREE_ID")]
+    pub args: Vec<String>,
+}
+
+/// `snapshot <subcommand>`
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    /// Stores an etcd node backend snapshot to a given file
+    Save(SnapshotSaveArgs),
+}
+
+/// `snapshot save <filename>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct SnapshotSaveArgs {
+    /// <filename>
+    #[arg(value_name = "FILENAME")]
+    pub args: Vec<OsString>,
 }
 
 /// Settings every command needs, from the global flags.
@@ -436,7 +575,12 @@ pub struct Ctx {
     pub hex: bool,
     pub dial_timeout: Duration,
     pub command_timeout: Duration,
+    /// Whether `--command-timeout` (or `ETCDCTL_COMMAND_TIMEOUT`) was given.
+    pub command_timeout_set: bool,
 }
+
+/// etcdctl's default `--command-timeout`.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Ctx {
     pub fn new(g: &GlobalArgs) -> Self {
@@ -450,7 +594,8 @@ impl Ctx {
             format: g.write_out,
             hex: g.hex,
             dial_timeout: g.dial_timeout,
-            command_timeout: g.command_timeout,
+            command_timeout: g.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+            command_timeout_set: g.command_timeout.is_some(),
         }
     }
 
@@ -504,7 +649,17 @@ pub async fn run_async(cli: Cli) -> anyhow::Result<()> {
         Command::Lease(LeaseCommand::KeepAlive(a)) => lease::keep_alive(&ctx, &a).await?,
         Command::Endpoint(EndpointCommand::Health(a)) => endpoint::health(&ctx, &a).await?,
         Command::Endpoint(EndpointCommand::Status(a)) => endpoint::status(&ctx, &a).await?,
+        Command::Endpoint(EndpointCommand::Hashkv(a)) => endpoint::hashkv(&ctx, &a).await?,
+        Command::Member(MemberCommand::Add(a)) => member::add(&ctx, &a).await?,
+        Command::Member(MemberCommand::Remove(a)) => member::remove(&ctx, &a).await?,
+        Command::Member(MemberCommand::Update(a)) => member::update(&ctx, &a).await?,
         Command::Member(MemberCommand::List) => member::list(&ctx).await?,
+        Command::Member(MemberCommand::Promote(a)) => member::promote(&ctx, &a).await?,
+        Command::Alarm(AlarmCommand::List(a)) => alarm::list(&ctx, &a).await?,
+        Command::Alarm(AlarmCommand::Disarm(a)) => alarm::disarm(&ctx, &a).await?,
+        Command::Defrag(a) => maintenance::defrag(&ctx, &a).await?,
+        Command::MoveLeader(a) => maintenance::move_leader(&ctx, &a).await?,
+        Command::Snapshot(SnapshotCommand::Save(a)) => snapshot::save(&ctx, &a).await?,
         Command::Version => {
             let text = format!(
                 "keelctl version: {}\nAPI version: 3.4\n",
@@ -579,5 +734,52 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn cluster_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "keelctl",
+            "member",
+            "add",
+            "e4",
+            "--peer-urls=http://a:1,http://b:2",
+            "--learner",
+        ])
+        .ok();
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Some(Command::Member(MemberCommand::Add(a)))
+                if a.learner && a.args == ["e4"] && a.peer_urls == "http://a:1,http://b:2"
+        ));
+        let cli =
+            Cli::try_parse_from(["keelctl", "endpoint", "hashkv", "--rev", "3", "--cluster"]).ok();
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Some(Command::Endpoint(EndpointCommand::Hashkv(h))) if h.rev == 3 && h.cluster
+        ));
+        let cli = Cli::try_parse_from(["keelctl", "alarm", "disarm", "x"]).ok();
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Some(Command::Alarm(AlarmCommand::Disarm(a))) if a.args == ["x"]
+        ));
+    }
+
+    #[test]
+    fn command_timeout_default_and_explicit() {
+        let Ok(cli) = Cli::try_parse_from(["keelctl", "snapshot", "save", "x.db"]) else {
+            panic!("snapshot save does not parse")
+        };
+        let ctx = Ctx::new(&cli.global);
+        assert_eq!(ctx.command_timeout, DEFAULT_COMMAND_TIMEOUT);
+        assert!(!ctx.command_timeout_set);
+        let Ok(cli) =
+            Cli::try_parse_from(["keelctl", "--command-timeout", "1m", "move-leader", "1"])
+        else {
+            panic!("move-leader does not parse")
+        };
+        let ctx = Ctx::new(&cli.global);
+        assert_eq!(ctx.command_timeout, Duration::from_secs(60));
+        assert!(ctx.command_timeout_set);
     }
 }

@@ -6,7 +6,8 @@
 //! - json: Go's `encoding/json` applied to the gogo-protobuf structs (snake_case proto
 //!   names for KV messages, etcd's camelCase `json` tags for status/members, zero values
 //!   omitted, `[]byte` as base64, numbers as numbers, oneof wrappers as `"Response":{..}`).
-//! - table: tablewriter tables (only member/endpoint commands; others refuse like etcdctl).
+//! - table: tablewriter tables (only `member list` and the endpoint commands; others refuse
+//!   like etcdctl).
 //! - fields: `"Name" : value` lines.
 //! - protobuf: the raw response message.
 //!
@@ -20,9 +21,11 @@ use std::io::Write as _;
 
 use base64::Engine as _;
 use keel_proto::etcdserverpb::{
-    DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
-    LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse, PutResponse, RangeResponse,
-    ResponseHeader, ResponseOp, StatusResponse, TxnResponse, WatchResponse, response_op,
+    AlarmMember, AlarmResponse, AlarmType, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
+    Member, MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse,
+    MemberUpdateResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
+    ResponseOp, StatusResponse, TxnResponse, WatchResponse, response_op,
 };
 use keel_proto::mvccpb::{Event, KeyValue, event};
 
@@ -80,6 +83,12 @@ pub struct EpHealth {
     pub health: bool,
     pub took: String,
     pub error: String,
+}
+
+/// One `endpoint hashkv` result (etcdctl's `epHashKV`).
+pub struct EpHashKv {
+    pub ep: String,
+    pub resp: HashKvResponse,
 }
 
 /// A watch response as clientv3 hands it to etcdctl (`clientv3.WatchResponse`).
@@ -345,6 +354,254 @@ impl Printer {
         }
         Ok(s.into())
     }
+}
+
+/// The cluster id of a response header (etcdctl reads it through a possibly nil pointer;
+/// a missing header prints as 0 here).
+fn cluster_id(h: Option<&ResponseHeader>) -> u64 {
+    h.map(|h| h.cluster_id).unwrap_or(0)
+}
+
+impl Printer {
+    /// `member add`. `name` and `peer_urls` are the command's argument and `--peer-urls`
+    /// flag: the simple format follows the result with the `ETCD_*` settings the new member
+    /// should be started with (`ETCD_INITIAL_CLUSTER` from the returned member list, the
+    /// new member under `name`).
+    pub fn member_add(
+        &self,
+        r: &MemberAddResponse,
+        name: &str,
+        peer_urls: &str,
+    ) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                let new_id = r.member.as_ref().map(|m| m.id).unwrap_or(0);
+                let _ = writeln!(
+                    s,
+                    "Member {:16x} added to cluster {:16x}",
+                    new_id,
+                    cluster_id(r.header.as_ref())
+                );
+                let mut conf = Vec::new();
+                for m in &r.members {
+                    let n = if m.id == new_id { name } else { &m.name };
+                    for u in &m.peer_urls {
+                        conf.push(format!("{n}={u}"));
+                    }
+                }
+                s.push(b'\n');
+                let _ = writeln!(s, "ETCD_NAME={}", quote(name.as_bytes()));
+                let _ = writeln!(
+                    s,
+                    "ETCD_INITIAL_CLUSTER={}",
+                    quote(conf.join(",").as_bytes())
+                );
+                let _ = writeln!(
+                    s,
+                    "ETCD_INITIAL_ADVERTISE_PEER_URLS={}",
+                    quote(peer_urls.as_bytes())
+                );
+                s.extend_from_slice(b"ETCD_INITIAL_CLUSTER_STATE=\"existing\"\n");
+            }
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.header(r.header.as_ref());
+                if let Some(m) = &r.member {
+                    o.raw("member", &json_member(m));
+                }
+                o.array("members", r.members.iter().map(json_member).collect());
+                s = (o.finish() + "\n").into_bytes();
+            }
+            OutputFormat::Protobuf => return Ok(pb(r)),
+            OutputFormat::Table | OutputFormat::Fields => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    /// `member remove`: `id` is the member the user named.
+    pub fn member_remove(&self, id: u64, r: &MemberRemoveResponse) -> Result<Printed, CtlError> {
+        self.member_change(
+            || {
+                format!(
+                    "Member {id:16x} removed from cluster {:16x}\n",
+                    cluster_id(r.header.as_ref())
+                )
+            },
+            r.header.as_ref(),
+            &r.members,
+            r,
+        )
+    }
+
+    /// `member update`: `id` is the member the user named.
+    pub fn member_update(&self, id: u64, r: &MemberUpdateResponse) -> Result<Printed, CtlError> {
+        self.member_change(
+            || {
+                format!(
+                    "Member {id:16x} updated in cluster {:16x}\n",
+                    cluster_id(r.header.as_ref())
+                )
+            },
+            r.header.as_ref(),
+            &r.members,
+            r,
+        )
+    }
+
+    /// `member promote`: `id` is the member the user named. (etcdctl v3.4.23 has this
+    /// only in simple and crashes after the promotion in the other formats; here json and
+    /// protobuf print the response and fields/table are refused, as for the other member
+    /// changes.)
+    pub fn member_promote(&self, id: u64, r: &MemberPromoteResponse) -> Result<Printed, CtlError> {
+        self.member_change(
+            || {
+                format!(
+                    "Member {id:16x} promoted in cluster {:16x}\n",
+                    cluster_id(r.header.as_ref())
+                )
+            },
+            r.header.as_ref(),
+            &r.members,
+            r,
+        )
+    }
+
+    /// The responses of `member remove|update|promote` (a header and the member list):
+    /// one line in simple, the message in json/protobuf; etcdctl v3.4 prints neither
+    /// fields nor a table for them.
+    fn member_change<M: keel_proto::prost::Message>(
+        &self,
+        simple: impl FnOnce() -> String,
+        header: Option<&ResponseHeader>,
+        members: &[Member],
+        msg: &M,
+    ) -> Result<Printed, CtlError> {
+        match self.format {
+            OutputFormat::Simple => Ok(simple().into_bytes().into()),
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.header(header);
+                o.array("members", members.iter().map(json_member).collect());
+                Ok((o.finish() + "\n").into_bytes().into())
+            }
+            OutputFormat::Protobuf => Ok(pb(msg)),
+            OutputFormat::Table | OutputFormat::Fields => Err(unsupported(self.format)),
+        }
+    }
+
+    /// `alarm list` and `alarm disarm`. (With `-w fields`, etcdctl v3.4 crashes on the
+    /// header etcd leaves out of alarm responses; here a missing header prints as zeros.)
+    pub fn alarm(&self, r: &AlarmResponse) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                for a in &r.alarms {
+                    let _ = writeln!(s, "{}", alarm_text(a));
+                }
+            }
+            OutputFormat::Json => s = (json_alarm(r) + "\n").into_bytes(),
+            OutputFormat::Fields => {
+                fields_hdr(&mut s, r.header.as_ref());
+                for a in &r.alarms {
+                    let _ = writeln!(s, "\"MemberID\" : {}", a.member_id);
+                    let _ = writeln!(s, "\"AlarmType\" : {}", alarm_type_name(a.alarm));
+                    s.extend_from_slice(b"\n");
+                }
+            }
+            OutputFormat::Protobuf => return Ok(pb(r)),
+            OutputFormat::Table => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    /// `endpoint hashkv` (etcdctl v3.4: endpoint and hash; no hash revision).
+    pub fn endpoint_hashkv(&self, list: &[EpHashKv]) -> Result<Printed, CtlError> {
+        let mut s: Vec<u8> = Vec::new();
+        match self.format {
+            OutputFormat::Simple => {
+                for row in hashkv_rows(list) {
+                    s.extend_from_slice(row.join(", ").as_bytes());
+                    s.extend_from_slice(b"\n");
+                }
+            }
+            OutputFormat::Json => {
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|h| {
+                        let mut o = Obj::new();
+                        o.string("Endpoint", &h.ep);
+                        o.raw("HashKV", &json_hashkv(&h.resp));
+                        o.finish()
+                    })
+                    .collect();
+                s = format!("[{}]\n", items.join(",")).into_bytes();
+            }
+            OutputFormat::Table => {
+                s = table::render(&["endpoint", "hash"], &hashkv_rows(list)).into_bytes();
+            }
+            OutputFormat::Fields => {
+                for h in list {
+                    fields_hdr(&mut s, h.resp.header.as_ref());
+                    let _ = writeln!(s, "\"Endpoint\" : {}", quote(h.ep.as_bytes()));
+                    let _ = writeln!(s, "\"Hash\" : {}", h.resp.hash);
+                    s.extend_from_slice(b"\n");
+                }
+            }
+            OutputFormat::Protobuf => return Err(unsupported(self.format)),
+        }
+        Ok(s.into())
+    }
+
+    /// `move-leader`: `leader` is the member that was leader, `target` the transferee.
+    pub fn move_leader(
+        &self,
+        leader: u64,
+        target: u64,
+        r: &MoveLeaderResponse,
+    ) -> Result<Printed, CtlError> {
+        match self.format {
+            OutputFormat::Simple => Ok(format!(
+                "Leadership transferred from {leader:x} to {target:x}\n"
+            )
+            .into_bytes()
+            .into()),
+            OutputFormat::Json => {
+                let mut o = Obj::new();
+                o.header(r.header.as_ref());
+                Ok((o.finish() + "\n").into_bytes().into())
+            }
+            OutputFormat::Protobuf => Ok(pb(r)),
+            OutputFormat::Table | OutputFormat::Fields => Err(unsupported(self.format)),
+        }
+    }
+}
+
+/// gogo-protobuf's `AlarmType.String()`: the enum name, or the number if unknown.
+fn alarm_type_name(t: i32) -> String {
+    match AlarmType::try_from(t) {
+        Ok(t) => t.as_str_name().to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// What etcdctl's `fmt.Printf("%+v\n", alarm)` prints: gogo-protobuf's compact text
+/// (`memberID:<n> alarm:<TYPE> `, zero fields left out; etcd's field is named `memberID`).
+pub fn alarm_text(a: &AlarmMember) -> String {
+    let mut s = String::new();
+    if a.member_id != 0 {
+        let _ = write!(s, "memberID:{} ", a.member_id);
+    }
+    if a.alarm != 0 {
+        let _ = write!(s, "alarm:{} ", alarm_type_name(a.alarm));
+    }
+    s
+}
+
+fn hashkv_rows(list: &[EpHashKv]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|h| vec![h.ep.clone(), h.resp.hash.to_string()])
+        .collect()
 }
 
 impl Printer {
@@ -1032,23 +1289,48 @@ pub fn json_txn(r: &TxnResponse) -> String {
     o.finish()
 }
 
+/// One `Member` as etcd's generated struct marshals (camelCase tags, zeros omitted).
+fn json_member(m: &Member) -> String {
+    let mut mo = Obj::new();
+    mo.num("ID", m.id);
+    mo.string("name", &m.name);
+    mo.strings("peerURLs", &m.peer_urls);
+    mo.strings("clientURLs", &m.client_urls);
+    mo.boolean("isLearner", m.is_learner);
+    mo.finish()
+}
+
 pub fn json_member_list(r: &MemberListResponse) -> String {
     let mut o = Obj::new();
     o.header(r.header.as_ref());
-    let members = r
-        .members
+    o.array("members", r.members.iter().map(json_member).collect());
+    o.finish()
+}
+
+/// `AlarmResponse` (etcd's tags: `memberID`, `alarm` as a number).
+pub fn json_alarm(r: &AlarmResponse) -> String {
+    let mut o = Obj::new();
+    o.header(r.header.as_ref());
+    let alarms = r
+        .alarms
         .iter()
-        .map(|m| {
-            let mut mo = Obj::new();
-            mo.num("ID", m.id);
-            mo.string("name", &m.name);
-            mo.strings("peerURLs", &m.peer_urls);
-            mo.strings("clientURLs", &m.client_urls);
-            mo.boolean("isLearner", m.is_learner);
-            mo.finish()
+        .map(|a| {
+            let mut ao = Obj::new();
+            ao.num("memberID", a.member_id);
+            ao.num("alarm", a.alarm);
+            ao.finish()
         })
         .collect();
-    o.array("members", members);
+    o.array("alarms", alarms);
+    o.finish()
+}
+
+/// The v3.4 `HashKVResponse` JSON (no `hash_revision`, which v3.4 does not know).
+pub fn json_hashkv(r: &HashKvResponse) -> String {
+    let mut o = Obj::new();
+    o.header(r.header.as_ref());
+    o.num("hash", r.hash);
+    o.num("compact_revision", r.compact_revision);
     o.finish()
 }
 
@@ -1259,5 +1541,222 @@ mod tests {
             },
         );
         assert_eq!(s, b"\\x66\\x6f\\x6f\n\\x62\\x61\\x7a\n");
+    }
+
+    fn member(id: u64, name: &str, peers: &[&str], clients: &[&str], learner: bool) -> Member {
+        Member {
+            id,
+            name: name.to_string(),
+            peer_urls: peers.iter().map(|s| s.to_string()).collect(),
+            client_urls: clients.iter().map(|s| s.to_string()).collect(),
+            is_learner: learner,
+        }
+    }
+
+    #[test]
+    fn member_add_prints_etcd_settings_like_etcdctl() {
+        let new = member(
+            0xad3a6f6bfa4a6a0b,
+            "",
+            &["http://127.0.0.1:14505", "http://127.0.0.1:14506"],
+            &[],
+            true,
+        );
+        let r = MemberAddResponse {
+            header: Some(ResponseHeader {
+                cluster_id: 0x5d2f9410c7c79fce,
+                member_id: 0x6561cc1108e8b92a,
+                revision: 0,
+                raft_term: 2,
+            }),
+            member: Some(new.clone()),
+            members: vec![
+                member(
+                    0x6561cc1108e8b92a,
+                    "e1",
+                    &["http://127.0.0.1:14501"],
+                    &["http://127.0.0.1:14500"],
+                    false,
+                ),
+                new,
+            ],
+        };
+        let simple = Printer::new(OutputFormat::Simple, false);
+        assert_eq!(
+            text(simple.member_add(&r, "e3", "http://127.0.0.1:14505,http://127.0.0.1:14506")),
+            "Member ad3a6f6bfa4a6a0b added to cluster 5d2f9410c7c79fce\n\
+             \n\
+             ETCD_NAME=\"e3\"\n\
+             ETCD_INITIAL_CLUSTER=\"e1=http://127.0.0.1:14501,e3=http://127.0.0.1:14505,e3=http://127.0.0.1:14506\"\n\
+             ETCD_INITIAL_ADVERTISE_PEER_URLS=\"http://127.0.0.1:14505,http://127.0.0.1:14506\"\n\
+             ETCD_INITIAL_CLUSTER_STATE=\"existing\"\n"
+        );
+        let json = Printer::new(OutputFormat::Json, false);
+        assert_eq!(
+            text(json.member_add(&r, "e3", "")),
+            "{\"header\":{\"cluster_id\":6714748369224835022,\"member_id\":7305344444107634986,\"raft_term\":2},\
+             \"member\":{\"ID\":12482411826762115595,\"peerURLs\":[\"http://127.0.0.1:14505\",\"http://127.0.0.1:14506\"],\"isLearner\":true},\
+             \"members\":[{\"ID\":7305344444107634986,\"name\":\"e1\",\"peerURLs\":[\"http://127.0.0.1:14501\"],\"clientURLs\":[\"http://127.0.0.1:14500\"]},\
+             {\"ID\":12482411826762115595,\"peerURLs\":[\"http://127.0.0.1:14505\",\"http://127.0.0.1:14506\"],\"isLearner\":true}]}\n"
+        );
+        for f in [OutputFormat::Table, OutputFormat::Fields] {
+            assert_eq!(
+                text(Printer::new(f, false).member_add(&r, "e3", "")),
+                format!("Error: {} not supported as output format", f.name())
+            );
+        }
+    }
+
+    #[test]
+    fn member_changes_pad_ids_to_16_columns() {
+        let simple = Printer::new(OutputFormat::Simple, false);
+        let header = Some(ResponseHeader {
+            cluster_id: 0xc6f34ec3a330b430,
+            ..Default::default()
+        });
+        let rm = MemberRemoveResponse {
+            header,
+            members: vec![],
+        };
+        assert_eq!(
+            text(simple.member_remove(0x2547e09c0e831f, &rm)),
+            "Member   2547e09c0e831f removed from cluster c6f34ec3a330b430\n"
+        );
+        let up = MemberUpdateResponse {
+            header,
+            members: vec![],
+        };
+        assert_eq!(
+            text(simple.member_update(0xf3fcfec448c290cf, &up)),
+            "Member f3fcfec448c290cf updated in cluster c6f34ec3a330b430\n"
+        );
+        let pr = MemberPromoteResponse {
+            header,
+            members: vec![member(1, "l1", &["http://a:1"], &[], false)],
+        };
+        assert_eq!(
+            text(simple.member_promote(0x96b9be966a21f11d, &pr)),
+            "Member 96b9be966a21f11d promoted in cluster c6f34ec3a330b430\n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Json, false).member_promote(1, &pr)),
+            "{\"header\":{\"cluster_id\":14335888641013888048},\"members\":[{\"ID\":1,\"name\":\"l1\",\"peerURLs\":[\"http://a:1\"]}]}\n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Fields, false).member_remove(1, &rm)),
+            "Error: fields not supported as output format"
+        );
+    }
+
+    #[test]
+    fn alarm_printers_match_etcdctl() {
+        let r = AlarmResponse {
+            header: None,
+            alarms: vec![AlarmMember {
+                member_id: 7305344444107634986,
+                alarm: AlarmType::Nospace as i32,
+            }],
+        };
+        let simple = Printer::new(OutputFormat::Simple, false);
+        assert_eq!(
+            text(simple.alarm(&r)),
+            "memberID:7305344444107634986 alarm:NOSPACE \n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Json, false).alarm(&r)),
+            "{\"alarms\":[{\"memberID\":7305344444107634986,\"alarm\":1}]}\n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Json, false).alarm(&AlarmResponse::default())),
+            "{}\n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Fields, false).alarm(&r)),
+            "\"ClusterID\" : 0\n\"MemberID\" : 0\n\"Revision\" : 0\n\"RaftTerm\" : 0\n\
+             \"MemberID\" : 7305344444107634986\n\"AlarmType\" : NOSPACE\n\n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Table, false).alarm(&r)),
+            "Error: table not supported as output format"
+        );
+        assert_eq!(alarm_text(&AlarmMember::default()), "");
+        assert_eq!(
+            alarm_text(&AlarmMember {
+                member_id: 0,
+                alarm: 7
+            }),
+            "alarm:7 "
+        );
+    }
+
+    #[test]
+    fn hashkv_printers_match_etcdctl() {
+        let list = vec![EpHashKv {
+            ep: "127.0.0.1:14500".to_string(),
+            resp: HashKvResponse {
+                header: Some(ResponseHeader {
+                    cluster_id: 6714748369224835022,
+                    member_id: 7305344444107634986,
+                    revision: 9,
+                    raft_term: 2,
+                }),
+                hash: 3425972377,
+                compact_revision: -1,
+                hash_revision: 9,
+            },
+        }];
+        let p = |f| Printer::new(f, false);
+        assert_eq!(
+            text(p(OutputFormat::Simple).endpoint_hashkv(&list)),
+            "127.0.0.1:14500, 3425972377\n"
+        );
+        assert_eq!(
+            text(p(OutputFormat::Json).endpoint_hashkv(&list)),
+            "[{\"Endpoint\":\"127.0.0.1:14500\",\"HashKV\":{\"header\":{\"cluster_id\":6714748369224835022,\"member_id\":7305344444107634986,\"revision\":9,\"raft_term\":2},\"hash\":3425972377,\"compact_revision\":-1}}]\n"
+        );
+        assert_eq!(text(p(OutputFormat::Json).endpoint_hashkv(&[])), "[]\n");
+        assert_eq!(
+            text(p(OutputFormat::Table).endpoint_hashkv(&list)),
+            "+-----------------+------------+\n\
+             |    ENDPOINT     |    HASH    |\n\
+             +-----------------+------------+\n\
+             | 127.0.0.1:14500 | 3425972377 |\n\
+             +-----------------+------------+\n"
+        );
+        assert_eq!(
+            text(p(OutputFormat::Table).endpoint_hashkv(&[])),
+            "+----------+------+\n| ENDPOINT | HASH |\n+----------+------+\n+----------+------+\n"
+        );
+        assert_eq!(
+            text(p(OutputFormat::Fields).endpoint_hashkv(&list)),
+            "\"ClusterID\" : 6714748369224835022\n\"MemberID\" : 7305344444107634986\n\
+             \"Revision\" : 9\n\"RaftTerm\" : 2\n\"Endpoint\" : \"127.0.0.1:14500\"\n\
+             \"Hash\" : 3425972377\n\n"
+        );
+        assert_eq!(
+            text(p(OutputFormat::Protobuf).endpoint_hashkv(&list)),
+            "Error: protobuf not supported as output format"
+        );
+    }
+
+    #[test]
+    fn move_leader_prints_ids_in_hex() {
+        let r = MoveLeaderResponse::default();
+        assert_eq!(
+            text(Printer::new(OutputFormat::Simple, false).move_leader(
+                0xd10297b53ec9af32,
+                0x2547e09c0e831f,
+                &r
+            )),
+            "Leadership transferred from d10297b53ec9af32 to 2547e09c0e831f\n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Json, false).move_leader(1, 2, &r)),
+            "{}\n"
+        );
+        assert_eq!(
+            text(Printer::new(OutputFormat::Fields, false).move_leader(1, 2, &r)),
+            "Error: fields not supported as output format"
+        );
     }
 }
