@@ -80,6 +80,8 @@ pub struct Member {
     pub peer_url: String,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// The peer URL the others use, when it is not `peer_url` (a fault-injecting proxy).
+    pub advertised_peer_url: Option<String>,
     extra_args: Vec<String>,
     initial_cluster: String,
     child: Option<Child>,
@@ -100,7 +102,10 @@ impl Member {
             .args(["--listen-client-urls", &self.client_url])
             .args(["--advertise-client-urls", &self.client_url])
             .args(["--listen-peer-urls", &self.peer_url])
-            .args(["--initial-advertise-peer-urls", &self.peer_url])
+            .args([
+                "--initial-advertise-peer-urls",
+                self.advertised_peer_url.as_ref().unwrap_or(&self.peer_url),
+            ])
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(&self.extra_args)
@@ -137,6 +142,27 @@ impl Member {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// The process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGSTOP: the process freezes (timers, sockets and all) until [`Member::resume`].
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Member::pause`].
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        if let Some(pid) = self.pid() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
         }
     }
 
@@ -320,6 +346,7 @@ impl Cluster {
                 name,
                 client_url,
                 peer_url,
+                advertised_peer_url: None,
                 extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
                 initial_cluster: initial_cluster.clone(),
                 child: None,
@@ -350,17 +377,46 @@ impl Cluster {
             peer_url,
             data_dir: self.dir().join(name),
             log_path: self.dir().join(format!("{name}.log")),
+            advertised_peer_url: None,
             extra_args: args,
             initial_cluster: initial_cluster.join(","),
             child: None,
         }
     }
 
+    /// Plans `n` members whose peers reach each other through proxies: member i listens for
+    /// peers on `peer_url`, advertises `advertised_peer_url` (where the test puts a proxy in
+    /// front of it) and dials its peers from `source_ip(i)`, so the proxies can tell the
+    /// members apart. Not started.
+    pub fn plan_behind_proxies(n: usize, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster::plan(n, extra_args);
+        for (i, member) in cluster.members.iter_mut().enumerate() {
+            member.advertised_peer_url = Some(format!("http://127.0.0.1:{}", free_port()));
+            member.extra_args.extend([
+                "--experimental-peer-source-ip".to_string(),
+                Self::source_ip(i).to_string(),
+            ]);
+        }
+        let initial_cluster = cluster.initial_cluster();
+        for member in &mut cluster.members {
+            member.initial_cluster = initial_cluster.clone();
+        }
+        cluster
+    }
+
+    /// The loopback address member `i` of a proxied cluster dials its peers from.
+    pub fn source_ip(i: usize) -> std::net::IpAddr {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11 + i as u8))
+    }
+
     /// `--initial-cluster` of the planned members.
     pub fn initial_cluster(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .map(|m| {
+                let url = m.advertised_peer_url.as_ref().unwrap_or(&m.peer_url);
+                format!("{}={url}", m.name)
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
