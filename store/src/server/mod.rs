@@ -131,6 +131,12 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
         election_timeout_max: 2 * config.election_timeout.as_millis() as u64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_count),
         max_in_snapshot_log_to_keep: config.snapshot_catchup_entries,
+        // Standard Raft: a restarted leader campaigns in a new term. Restoring leadership in
+        // the old term (openraft's default) let a leader killed with entries it had sent but
+        // not yet made durable itself append different entries under the same (term, index)
+        // after the restart; followers kept their copies and the state machines diverged
+        // (found by the fault-injection soak, seed 808567535).
+        enable_leader_restore: Some(false),
         ..Default::default()
     }
     .validate()
