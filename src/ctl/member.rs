@@ -37,14 +37,7 @@ pub async fn add(ctx: &Ctx, a: &MemberAddArgs) -> Result<(), CtlError> {
         [name] => name,
         args => return Err(CtlError::new(exit::BAD_ARGS, too_many_args(args))),
     };
-    if a.peer_urls.is_empty() {
-        return Err(CtlError::new(
-            exit::BAD_ARGS,
-            "member peer urls not provided",
-        ));
-    }
-    let urls: Vec<String> = a.peer_urls.split(',').map(str::to_string).collect();
-    check_peer_urls(&urls).map_err(|e| CtlError::new(exit::ERROR, e))?;
+    let urls = peer_urls_arg(&a.peer_urls)?;
     let conn = ctx.connect().await?;
     let mut c = conn.cluster();
     let resp = conn
@@ -55,6 +48,19 @@ pub async fn add(ctx: &Ctx, a: &MemberAddArgs) -> Result<(), CtlError> {
         .await?;
     emit(&ctx.printer().member_add(&resp, name, &a.peer_urls)?);
     Ok(())
+}
+
+/// `--peer-urls`, split and checked as etcdctl's client library does before sending.
+fn peer_urls_arg(peer_urls: &str) -> Result<Vec<String>, CtlError> {
+    if peer_urls.is_empty() {
+        return Err(CtlError::new(
+            exit::BAD_ARGS,
+            "member peer urls not provided",
+        ));
+    }
+    let urls: Vec<String> = peer_urls.split(',').map(str::to_string).collect();
+    check_peer_urls(&urls).map_err(|e| CtlError::new(exit::ERROR, e))?;
+    Ok(urls)
 }
 
 /// etcdctl's error for extra `member add` arguments, pointing at URLs given as arguments.
@@ -81,14 +87,7 @@ pub async fn remove(ctx: &Ctx, a: &MemberIdArgs) -> Result<(), CtlError> {
 
 pub async fn update(ctx: &Ctx, a: &MemberUpdateArgs) -> Result<(), CtlError> {
     let id = one_member_id(&a.args)?;
-    if a.peer_urls.is_empty() {
-        return Err(CtlError::new(
-            exit::BAD_ARGS,
-            "member peer urls not provided",
-        ));
-    }
-    let urls: Vec<String> = a.peer_urls.split(',').map(str::to_string).collect();
-    check_peer_urls(&urls).map_err(|e| CtlError::new(exit::ERROR, e))?;
+    let urls = peer_urls_arg(&a.peer_urls)?;
     let conn = ctx.connect().await?;
     let mut c = conn.cluster();
     let resp = conn

@@ -427,6 +427,20 @@ fn linearizable(ops: &[Operation], truth: &Truth) -> Vec<String> {
             ) => {
                 values.insert((key.clone(), *m), v.clone());
             }
+            (
+                Request::Cas { key, .. },
+                Some(Response::Cas {
+                    current: Some((v, m)),
+                    ..
+                }),
+            ) => {
+                values.insert((key.clone(), *m), v.clone());
+            }
+            (Request::Range { .. }, Some(Response::Range { kvs, .. })) => {
+                for (key, value, m) in kvs {
+                    values.insert((key.clone(), *m), value.clone());
+                }
+            }
             _ => {}
         }
     }
@@ -486,26 +500,36 @@ fn linearizable(ops: &[Operation], truth: &Truth) -> Vec<String> {
                 },
                 response,
             ) => {
-                let expected_value = if *expected == 0 {
-                    None
-                } else {
-                    match values.get(&(key.clone(), *expected)) {
-                        Some(v) => Some(v.clone()),
-                        None => continue, // a revision nobody saw the value of
-                    }
+                let expected_value = match *expected {
+                    0 => Some(None),
+                    revision => values.get(&(key.clone(), revision)).cloned().map(Some),
                 };
-                let output = match response {
-                    Some(Response::Cas { succeeded, .. }) => Some(KvOutput::Cas(*succeeded)),
-                    _ => None,
+                let input = |expected| KvInput::Cas {
+                    expected,
+                    value: value.clone(),
                 };
-                (
-                    key.clone(),
-                    KvInput::Cas {
-                        expected: expected_value,
-                        value: value.clone(),
-                    },
-                    output,
-                )
+                match (expected_value, response) {
+                    (Some(expected), Some(Response::Cas { succeeded, .. })) => (
+                        key.clone(),
+                        input(expected),
+                        Some(KvOutput::Cas(*succeeded)),
+                    ),
+                    (Some(expected), _) => (key.clone(), input(expected), None),
+                    // The compared revision's value is unknown (compacted before anyone read
+                    // it): keep what the operation certainly did, without its compare.
+                    (
+                        None,
+                        Some(Response::Cas {
+                            succeeded: true, ..
+                        }),
+                    ) => (key.clone(), KvInput::Put(value.clone()), Some(KvOutput::Ok)),
+                    (None, Some(Response::Cas { current, .. })) => (
+                        key.clone(),
+                        KvInput::Get,
+                        Some(KvOutput::Value(current.as_ref().map(|(v, _)| v.clone()))),
+                    ),
+                    (None, _) => (key.clone(), KvInput::Put(value.clone()), None),
+                }
             }
             _ => continue,
         };

@@ -249,11 +249,7 @@ where
             Leader::Unknown => {}
         }
         if Instant::now() >= deadline {
-            return Err(if member.metrics().current_leader.is_none() {
-                StoreError::NoLeader
-            } else {
-                StoreError::Timeout
-            });
+            return Err(member.deadline_error());
         }
         tokio::time::sleep(LEADER_POLL).await;
     }

@@ -62,6 +62,16 @@ impl Member {
             .any(|id| id == self.id)
     }
 
+    /// What a request that ran out of time waiting for the leader says: "no leader" while
+    /// none is known, "request timed out" otherwise (etcd's two errors).
+    pub(crate) fn deadline_error(&self) -> StoreError {
+        if self.metrics().current_leader.is_none() {
+            StoreError::NoLeader
+        } else {
+            StoreError::Timeout
+        }
+    }
+
     pub(crate) fn is_joined(&self) -> bool {
         self.identity
             .lock()
@@ -138,11 +148,7 @@ impl Member {
                 Leader::Me | Leader::Unknown => {}
             }
             if Instant::now() >= deadline {
-                return Err(if self.metrics().current_leader.is_none() {
-                    StoreError::NoLeader
-                } else {
-                    StoreError::Timeout
-                });
+                return Err(self.deadline_error());
             }
             tokio::time::sleep(LEADER_POLL).await;
         }
@@ -243,11 +249,7 @@ impl Member {
                 };
             }
             if Instant::now() >= deadline {
-                return Err(if self.metrics().current_leader.is_none() {
-                    StoreError::NoLeader
-                } else {
-                    StoreError::Timeout
-                });
+                return Err(self.deadline_error());
             }
             tokio::time::sleep(LEADER_POLL).await;
         }

@@ -105,11 +105,7 @@ pub async fn change(member: &Member, request: ChangeRequest) -> Result<ChangeRes
             Leader::Unknown => {}
         }
         if Instant::now() >= deadline {
-            return Err(if member.metrics().current_leader.is_none() {
-                StoreError::NoLeader
-            } else {
-                StoreError::Timeout
-            });
+            return Err(member.deadline_error());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
