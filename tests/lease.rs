@@ -189,6 +189,9 @@ async fn wait_until_gone(
 ) -> (Vec<Instant>, i64) {
     let running: Vec<&Member> = cluster.members.iter().filter(|m| m.is_running()).collect();
     let mut gone_at: Vec<Option<Instant>> = vec![None; running.len()];
+    // A member counts as "gone" only once it had the keys: a follower that has not applied
+    // the puts yet would otherwise look expired at once.
+    let mut had_keys = vec![false; running.len()];
     let deadline = Instant::now() + timeout;
     while gone_at.iter().any(Option::is_none) {
         assert!(
@@ -200,10 +203,12 @@ async fn wait_until_gone(
             if gone_at[i].is_some() {
                 continue;
             }
-            if let Ok((_, keys)) = local_keys(member, prefix, 0).await
-                && keys.is_empty()
-            {
-                gone_at[i] = Some(Instant::now());
+            if let Ok((_, keys)) = local_keys(member, prefix, 0).await {
+                if !keys.is_empty() {
+                    had_keys[i] = true;
+                } else if had_keys[i] {
+                    gone_at[i] = Some(Instant::now());
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -221,6 +221,7 @@ pub fn watch(record: &WatchRecord, truth: &Truth, complete: bool) -> Violations 
         .changes
         .iter()
         .filter(|c| c.key.starts_with(&record.prefix) && c.revision >= from && c.revision <= until)
+        .filter(|c| !(record.no_put && c.value.is_some() || record.no_delete && c.value.is_none()))
         .map(|c| WatchedEvent {
             key: c.key.clone(),
             value: c.value.clone(),
@@ -262,10 +263,12 @@ pub fn watch(record: &WatchRecord, truth: &Truth, complete: bool) -> Violations 
             "different events"
         };
         violations.push(format!(
-            "watcher {w} ({:?} from {}, prev_kv {}, {} resumes): {kind}: got {} events, committed {}; first difference at #{first_difference}: got {:?}, committed {:?}",
+            "watcher {w} ({:?} from {}, prev_kv {}, no_put {}, no_delete {}, {} resumes): {kind}: got {} events, committed {}; first difference at #{first_difference}: got {:?}, committed {:?}",
             record.prefix,
             record.start_revision,
             record.prev_kv,
+            record.no_put,
+            record.no_delete,
             record.resumes,
             got.len(),
             expected.len(),
@@ -501,6 +504,8 @@ mod tests {
             prefix: "k".into(),
             start_revision: 2,
             prev_kv: false,
+            no_put: false,
+            no_delete: false,
             responses,
             resumes: 0,
         }
@@ -552,6 +557,27 @@ mod tests {
         assert!(watch(&with_prev, &t, true).is_empty());
         with_prev.responses[1][0].prev_value = Some("x".into());
         assert!(!watch(&with_prev, &t, true).is_empty());
+    }
+
+    #[test]
+    fn a_filtered_event_that_was_sent_is_caught() {
+        let t = truth(vec![change(2, "k", Some("a")), change(3, "k", None)]);
+        let deleted = WatchedEvent {
+            key: "k".into(),
+            value: None,
+            mod_revision: 3,
+            prev_value: None,
+        };
+        let mut no_delete = record(vec![vec![watched("k", "a", 2)]]);
+        no_delete.no_delete = true;
+        assert!(watch(&no_delete, &t, true).is_empty());
+        no_delete.responses.push(vec![deleted.clone()]);
+        assert!(!watch(&no_delete, &t, true).is_empty());
+        let mut no_put = record(vec![vec![deleted]]);
+        no_put.no_put = true;
+        assert!(watch(&no_put, &t, true).is_empty());
+        no_put.responses.insert(0, vec![watched("k", "a", 2)]);
+        assert!(!watch(&no_put, &t, true).is_empty());
     }
 
     #[test]

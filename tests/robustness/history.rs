@@ -147,6 +147,9 @@ pub struct WatchRecord {
     pub prefix: String,
     pub start_revision: i64,
     pub prev_kv: bool,
+    /// etcd's event filters: puts (NOPUT) or deletes (NODELETE) are not sent.
+    pub no_put: bool,
+    pub no_delete: bool,
     pub responses: Vec<Vec<WatchedEvent>>,
     /// Times the stream broke and was resumed from the next revision.
     pub resumes: usize,
@@ -210,8 +213,8 @@ pub fn dump(path: &std::path::Path, ops: &[Operation], watches: &[WatchRecord]) 
     for w in watches {
         let _ = writeln!(
             file,
-            "watcher {} prefix {:?} from {} prev_kv {} resumes {}",
-            w.watcher, w.prefix, w.start_revision, w.prev_kv, w.resumes
+            "watcher {} prefix {:?} from {} prev_kv {} no_put {} no_delete {} resumes {}",
+            w.watcher, w.prefix, w.start_revision, w.prev_kv, w.no_put, w.no_delete, w.resumes
         );
         for (i, response) in w.responses.iter().enumerate() {
             let _ = writeln!(file, "  response {i}: {response:?}");

@@ -125,10 +125,13 @@ pub async fn run(scenario: Scenario) -> Summary {
     ));
     let prefixes = ["kv/", "k8s/", "lease/", ""];
     let mut watchers = vec![traffic::watcher(
-        0,
-        "k8s/".into(),
-        1,
-        true,
+        traffic::WatchSpec {
+            id: 0,
+            prefix: "k8s/".into(),
+            start_revision: 1,
+            prev_kv: true,
+            filters: traffic::Filters::default(),
+        },
         endpoints.clone(),
         done.clone(),
         rng.next_u64(),
@@ -145,14 +148,32 @@ pub async fn run(scenario: Scenario) -> Summary {
                 .unwrap_or(1);
             let start = 1 + rng.below(current.max(1) as usize) as i64;
             let prefix = prefixes[rng.below(prefixes.len())].to_string();
+            // Drawn in the order of earlier versions, so that a seed keeps naming the same
+            // fault schedule; the filters come from the watcher's own seed.
+            let prev_kv = rng.below(2) == 0;
+            let seed = rng.next_u64();
+            let filters = match Rng::new(seed ^ 0xf117).below(4) {
+                0 => traffic::Filters {
+                    no_put: true,
+                    no_delete: false,
+                },
+                1 => traffic::Filters {
+                    no_put: false,
+                    no_delete: true,
+                },
+                _ => traffic::Filters::default(),
+            };
             watchers.push(traffic::watcher(
-                watchers.len(),
-                prefix,
-                start,
-                rng.below(2) == 0,
+                traffic::WatchSpec {
+                    id: watchers.len(),
+                    prefix,
+                    start_revision: start,
+                    prev_kv,
+                    filters,
+                },
                 endpoints.clone(),
                 done.clone(),
-                rng.next_u64(),
+                seed,
             ));
         }
         let fault = scenario.faults[rng.below(scenario.faults.len())];

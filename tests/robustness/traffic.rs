@@ -24,6 +24,7 @@ use keel_proto::etcdserverpb::lease_client::LeaseClient;
 use keel_proto::etcdserverpb::request_op::Request as OpRequest;
 use keel_proto::etcdserverpb::response_op::Response as OpResponse;
 use keel_proto::etcdserverpb::watch_client::WatchClient;
+use keel_proto::etcdserverpb::watch_create_request::FilterType;
 use keel_proto::etcdserverpb::watch_request::RequestUnion;
 use keel_proto::etcdserverpb::{
     Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest,
@@ -546,20 +547,39 @@ pub struct Watcher {
     pub task: JoinHandle<()>,
 }
 
-pub fn watcher(
-    id: usize,
-    prefix: String,
-    start_revision: i64,
-    prev_kv: bool,
-    endpoints: Endpoints,
-    done: Arc<AtomicI64>,
-    seed: u64,
-) -> Watcher {
+/// etcd's watch filters, as a watcher was created with.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filters {
+    pub no_put: bool,
+    pub no_delete: bool,
+}
+
+/// What a watcher watches.
+#[derive(Clone, Debug)]
+pub struct WatchSpec {
+    pub id: usize,
+    /// `""`: every key.
+    pub prefix: String,
+    pub start_revision: i64,
+    pub prev_kv: bool,
+    pub filters: Filters,
+}
+
+pub fn watcher(spec: WatchSpec, endpoints: Endpoints, done: Arc<AtomicI64>, seed: u64) -> Watcher {
+    let WatchSpec {
+        id,
+        prefix,
+        start_revision,
+        prev_kv,
+        filters,
+    } = spec;
     let record = Arc::new(std::sync::Mutex::new(WatchRecord {
         watcher: id,
         prefix: prefix.clone(),
         start_revision,
         prev_kv,
+        no_put: filters.no_put,
+        no_delete: filters.no_delete,
         responses: Vec::new(),
         resumes: 0,
     }));
@@ -579,6 +599,14 @@ pub fn watcher(
                     range_end: prefix_range(&prefix).1,
                     start_revision: next,
                     prev_kv,
+                    filters: [
+                        (filters.no_put, FilterType::Noput),
+                        (filters.no_delete, FilterType::Nodelete),
+                    ]
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, filter)| *filter as i32)
+                    .collect(),
                     ..Default::default()
                 })),
             };
