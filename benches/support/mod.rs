@@ -1,10 +1,13 @@
-//! Cluster processes for the watch fan-out benchmark: a 3-member etcd or Keel cluster on free
-//! loopback ports with a temporary data directory, plus machine and version facts for the report.
+//! Cluster processes for the benchmarks: a 3-member etcd or Keel cluster on free loopback ports
+//! with a temporary data directory, plus machine and version facts and environment parsing for
+//! the reports. Shared by every bench binary; each uses a part of it.
 //!
 //! A [`Cluster`] stops its members when dropped (also while unwinding from a panic): SIGTERM,
 //! then SIGKILL after a grace period. If the benchmark process itself dies, the kernel sends
 //! the members a signal too (`PR_SET_PDEATHSIG`): SIGKILL to etcd, SIGTERM to `keel up` so that
 //! it stops its own members.
+
+#![allow(dead_code)]
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -478,4 +481,27 @@ pub fn load_average() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".to_string())
+}
+
+/// `name` parsed, or `default` when unset or empty.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={value} is not valid")),
+        _ => Ok(default),
+    }
+}
+
+/// A comma-separated list from `name`, lower-cased, or `default`.
+pub fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+        .split(',')
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
