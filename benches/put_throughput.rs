@@ -47,14 +47,7 @@ impl Config {
             .map(|c| c.parse())
             .collect::<Result<Vec<usize>, _>>()
             .context("KEEL_BENCH_CLIENTS: a comma-separated list of client counts")?;
-        let systems = env_list("KEEL_BENCH_SYSTEMS", "etcd,keel")
-            .iter()
-            .map(|s| match s.as_str() {
-                "etcd" => Ok(System::Etcd),
-                "keel" => Ok(System::Keel),
-                other => bail!("KEEL_BENCH_SYSTEMS: unknown system {other:?}"),
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let systems = support::systems_from_env()?;
         Ok(Config {
             rounds: env_or("KEEL_BENCH_ROUNDS", 3)?,
             clients,

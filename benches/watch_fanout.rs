@@ -119,14 +119,7 @@ impl Config {
             .map(|s| s.replace('_', "").parse::<usize>())
             .collect::<Result<Vec<_>, _>>()
             .context("KEEL_BENCH_WATCHERS: a comma-separated list of watcher counts")?;
-        let systems = env_list("KEEL_BENCH_SYSTEMS", "etcd,keel")
-            .iter()
-            .map(|s| match s.as_str() {
-                "etcd" => Ok(System::Etcd),
-                "keel" => Ok(System::Keel),
-                other => bail!("KEEL_BENCH_SYSTEMS: unknown system {other:?}"),
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let systems = support::systems_from_env()?;
         let config = Config {
             rounds: env_or("KEEL_BENCH_ROUNDS", 3)?,
             watchers,

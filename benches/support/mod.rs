@@ -505,3 +505,15 @@ pub fn env_list(name: &str, default: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .collect()
 }
+
+/// `KEEL_BENCH_SYSTEMS` (default etcd,keel): the systems to measure.
+pub fn systems_from_env() -> anyhow::Result<Vec<System>> {
+    env_list("KEEL_BENCH_SYSTEMS", "etcd,keel")
+        .iter()
+        .map(|s| match s.as_str() {
+            "etcd" => Ok(System::Etcd),
+            "keel" => Ok(System::Keel),
+            other => bail!("KEEL_BENCH_SYSTEMS: unknown system {other:?}"),
+        })
+        .collect()
+}

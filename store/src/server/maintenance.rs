@@ -198,13 +198,7 @@ impl Maintenance for MaintenanceService {
         if !matches!(member.leader(None), Leader::Me) {
             return Err(StoreError::NotLeader.into());
         }
-        let is_voter = member
-            .metrics()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == target);
-        if !is_voter {
+        if !membership::is_voter(member.metrics().membership_config.membership(), target) {
             return Err(StoreError::BadLeaderTransferee.into());
         }
         if target != member.id {

@@ -52,14 +52,9 @@ impl Member {
     /// True unless this member is a voter: learners (and a member still joining) answer only
     /// serializable reads and Status.
     pub fn is_learner(&self) -> bool {
-        !self
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == self.id)
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        !super::membership::is_voter(metrics.membership_config.membership(), self.id)
     }
 
     /// What a request that ran out of time waiting for the leader says: "no leader" while

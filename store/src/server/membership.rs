@@ -47,6 +47,11 @@ const LEARNER_READY_PERCENT: f64 = 0.9;
 /// How long a joining member keeps asking the existing members for the cluster's view.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether `id` votes in `membership` (openraft's own check is crate-private).
+pub fn is_voter(membership: &Membership, id: NodeId) -> bool {
+    membership.voter_ids().any(|voter| voter == id)
+}
+
 /// Every member of `membership`, voters and learners, in id order.
 pub fn members_of(membership: &Membership) -> Vec<PbMember> {
     membership
@@ -56,7 +61,7 @@ pub fn members_of(membership: &Membership) -> Vec<PbMember> {
             name: node.name.clone(),
             peer_urls: node.peer_urls.clone(),
             client_urls: node.client_urls.clone(),
-            is_learner: !membership.voter_ids().any(|voter| voter == *id),
+            is_learner: !is_voter(membership, *id),
         })
         .collect()
 }
@@ -296,7 +301,7 @@ async fn remove(
     if membership.get_node(&id).is_none() {
         return Err(StoreError::MemberNotFound);
     }
-    let is_voter = membership.voter_ids().any(|voter| voter == id);
+    let voter = is_voter(membership, id);
     if id == member.id {
         // The leader removes itself: hand leadership to the most up-to-date voter first; the
         // request is then retried on the new leader.
@@ -305,7 +310,7 @@ async fn remove(
         transfer_leadership(member, target).await?;
         return Err(StoreError::NotLeader);
     }
-    let change = if is_voter {
+    let change = if voter {
         ChangeMembers::RemoveVoters(BTreeSet::from([id]))
     } else {
         ChangeMembers::RemoveNodes(BTreeSet::from([id]))
@@ -358,7 +363,7 @@ async fn promote(
     if membership.get_node(&id).is_none() {
         return Err(StoreError::MemberNotFound);
     }
-    if membership.voter_ids().any(|voter| voter == id) {
+    if is_voter(membership, id) {
         return Err(StoreError::MemberNotLearner);
     }
     let leader_index = metrics.last_log_index.unwrap_or(0);
