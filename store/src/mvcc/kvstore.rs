@@ -172,6 +172,11 @@ impl Mvcc {
         Ok(cluster_id)
     }
 
+    /// Makes everything applied so far durable in the state-machine file.
+    pub fn persist(&self) -> Result<()> {
+        self.backend.persist()
+    }
+
     /// The Raft state that the stored data corresponds to.
     pub fn raft_meta(&self) -> Result<RaftMeta> {
         let txn = self.backend.begin_read()?;
@@ -774,16 +779,19 @@ impl ApplyBatch<'_> {
             write_counters(&mut meta_table, self.current, self.compacted)?;
             write_raft_meta(&mut meta_table, meta)?;
         }
+        // A membership change is rare and worth having on disk at once; everything else is
+        // made durable by the Raft log first (see `backend`).
+        let durable = meta.membership.is_some();
         match self.compaction {
             None => {
-                self.txn.commit()?;
+                self.mvcc.backend.commit_apply(self.txn, durable)?;
                 self.mvcc.write_state().current = self.current;
             }
             Some(at) => {
                 // The commit removes values: readers wait, and then see the compacted index,
                 // the compaction and the new revision together (see the module docs).
                 let mut state = self.mvcc.write_state();
-                self.txn.commit()?;
+                self.mvcc.backend.commit_apply(self.txn, true)?;
                 state.index.compact(at);
                 state.compacted = at;
                 state.current = self.current;

@@ -6,8 +6,11 @@
 //! answered only after that transaction commits, so a client reads its own write anywhere the
 //! read index has been applied.
 //!
-//! A snapshot is a `StateMachineImage` of the store at its applied log id; since every applied
-//! batch is durable, the current state always is a valid snapshot and is built on demand.
+//! A snapshot is a `StateMachineImage` of the store at its applied log id, built on demand from
+//! the current state. Batches commit without an fsync of their own (the Raft log already made
+//! them durable; see `backend`), so building a snapshot first reads the image, then makes the
+//! state file durable up to at least that image: openraft may purge the log behind a snapshot,
+//! and after that the file is the only copy.
 
 use std::io;
 use std::sync::Arc;
@@ -84,6 +87,7 @@ impl StateMachine {
 
     fn snapshot_now(&self) -> io::Result<Option<Snapshot>> {
         let (image, meta) = self.mvcc.export_image().map_err(io_error)?;
+        self.mvcc.persist().map_err(io_error)?;
         let (applied, membership) = Self::decode_meta(&meta)?;
         if applied.is_none() {
             return Ok(None);

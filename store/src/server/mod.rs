@@ -80,6 +80,11 @@ pub async fn run(
     if let Err(err) = member.raft.shutdown().await {
         tracing::warn!(%err, "raft did not stop cleanly");
     }
+    // Nothing is lost without this (the log has every entry), but a restart then has nothing
+    // to re-apply.
+    if let Err(err) = member.mvcc.persist() {
+        tracing::warn!(%err, "could not sync the state machine file");
+    }
     tracing::info!(name = %member.config.name, "member stopped");
     result
 }
@@ -137,6 +142,7 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
         // after the restart; followers kept their copies and the state machines diverged
         // (found by the fault-injection soak, seed 808567535).
         enable_leader_restore: Some(false),
+        broadcast_submitted_on_append: Some(true),
         ..Default::default()
     }
     .validate()
