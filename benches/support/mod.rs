@@ -109,6 +109,8 @@ pub struct Cluster {
     children: Vec<Child>,
     /// Process ids of the three members (for RSS).
     member_pids: Vec<u32>,
+    /// How `children` were started, to start them again on the same data dirs.
+    specs: Vec<Spec>,
     log: PathBuf,
     // Declared last: removed after `Drop::drop` has stopped the members.
     _dir: tempfile::TempDir,
@@ -141,7 +143,7 @@ impl Cluster {
             .map(|p| format!("http://127.0.0.1:{p}"))
             .collect();
         let log = dir.path().join(format!("{}.log", system.name()));
-        let mut children = Vec::new();
+        let mut specs = Vec::new();
         match system {
             System::Etcd => {
                 let peer_urls: Vec<String> = peer_ports
@@ -158,20 +160,37 @@ impl Cluster {
                 for i in 0..3 {
                     let name = format!("m{}", i + 1);
                     let member_log = dir.path().join(format!("etcd-{name}.log"));
-                    let mut command = Command::new(etcd_bin);
-                    command
-                        .args(["--name", &name])
-                        .arg("--data-dir")
-                        .arg(dir.path().join(&name))
-                        .args(["--listen-client-urls", &client_urls[i]])
-                        .args(["--advertise-client-urls", &client_urls[i]])
-                        .args(["--listen-peer-urls", &peer_urls[i]])
-                        .args(["--initial-advertise-peer-urls", &peer_urls[i]])
-                        .args(["--initial-cluster", &initial_cluster])
-                        .args(["--initial-cluster-state", "new"])
-                        .args(["--initial-cluster-token", &token])
-                        .args(["--logger", "zap", "--log-outputs", "stderr"]);
-                    children.push(spawn(command, &member_log, Signal::SIGKILL)?);
+                    let data_dir = dir.path().join(&name);
+                    let args: Vec<&std::ffi::OsStr> = vec![
+                        "--name".as_ref(),
+                        name.as_ref(),
+                        "--data-dir".as_ref(),
+                        data_dir.as_os_str(),
+                        "--listen-client-urls".as_ref(),
+                        client_urls[i].as_ref(),
+                        "--advertise-client-urls".as_ref(),
+                        client_urls[i].as_ref(),
+                        "--listen-peer-urls".as_ref(),
+                        peer_urls[i].as_ref(),
+                        "--initial-advertise-peer-urls".as_ref(),
+                        peer_urls[i].as_ref(),
+                        "--initial-cluster".as_ref(),
+                        initial_cluster.as_ref(),
+                        "--initial-cluster-state".as_ref(),
+                        "new".as_ref(),
+                        "--initial-cluster-token".as_ref(),
+                        token.as_ref(),
+                        "--logger".as_ref(),
+                        "zap".as_ref(),
+                        "--log-outputs".as_ref(),
+                        "stderr".as_ref(),
+                    ];
+                    specs.push(Spec {
+                        program: etcd_bin.to_path_buf(),
+                        args: args.into_iter().map(Into::into).collect(),
+                        log: member_log,
+                        on_parent_death: Signal::SIGKILL,
+                    });
                 }
             }
             System::Keel => {
@@ -182,38 +201,93 @@ impl Cluster {
                         .collect::<Vec<_>>()
                         .join(",")
                 };
-                let mut command = Command::new(keel_bin);
-                command
-                    .arg("up")
-                    .arg("--data-dir")
-                    .arg(dir.path().join("keel-data"))
-                    .args(["--client-ports", &list(client_ports)])
-                    .args(["--peer-ports", &list(peer_ports)]);
-                children.push(spawn(command, &log, Signal::SIGTERM)?);
+                let data_dir = dir.path().join("keel-data");
+                let args: Vec<std::ffi::OsString> = vec![
+                    "up".into(),
+                    "--data-dir".into(),
+                    data_dir.into(),
+                    "--client-ports".into(),
+                    list(client_ports).into(),
+                    "--peer-ports".into(),
+                    list(peer_ports).into(),
+                ];
+                specs.push(Spec {
+                    program: keel_bin.to_path_buf(),
+                    args,
+                    log: log.clone(),
+                    on_parent_death: Signal::SIGTERM,
+                });
             }
         }
         let mut cluster = Cluster {
             system,
             client_urls,
             leader: 0,
-            children,
+            children: Vec::new(),
             member_pids: Vec::new(),
+            specs,
             log,
             _dir: dir,
         };
+        cluster.spawn_all()?;
         cluster.leader = cluster.wait_ready(Duration::from_secs(60)).await?;
-        cluster.member_pids = match system {
-            System::Etcd => cluster.children.iter().map(Child::id).collect(),
-            System::Keel => children_of(cluster.children[0].id()),
+        cluster.find_member_pids()?;
+        Ok(cluster)
+    }
+
+    fn spawn_all(&mut self) -> anyhow::Result<()> {
+        for spec in &self.specs {
+            self.children.push(spec.spawn()?);
+        }
+        Ok(())
+    }
+
+    fn find_member_pids(&mut self) -> anyhow::Result<()> {
+        self.member_pids = match self.system {
+            System::Etcd => self.children.iter().map(Child::id).collect(),
+            System::Keel => {
+                // `keel up` names its members m1, m2, m3 in client-URL order.
+                let children = children_of(self.children[0].id());
+                (1..=3)
+                    .filter_map(|i| {
+                        let name = format!("--name\0m{i}\0");
+                        children.iter().copied().find(|pid| {
+                            std::fs::read(format!("/proc/{pid}/cmdline"))
+                                .is_ok_and(|c| c.windows(name.len()).any(|w| w == name.as_bytes()))
+                        })
+                    })
+                    .collect()
+            }
         };
-        if cluster.member_pids.len() != 3 {
+        if self.member_pids.len() != 3 {
             bail!(
                 "{}: expected 3 member processes, found {:?}",
-                system.name(),
-                cluster.member_pids
+                self.system.name(),
+                self.member_pids
             );
         }
-        Ok(cluster)
+        Ok(())
+    }
+
+    /// Stops every member (SIGTERM, as an operator would) and starts them again on the same
+    /// data dirs; returns the time from starting them to the cluster serving again (every
+    /// member answers, there is a leader and a put through it succeeds).
+    pub async fn restart(&mut self) -> anyhow::Result<Duration> {
+        self.stop();
+        self.children.clear();
+        let started = Instant::now();
+        self.spawn_all()?;
+        self.leader = self.wait_ready(Duration::from_secs(300)).await?;
+        let elapsed = started.elapsed();
+        self.find_member_pids()?;
+        Ok(elapsed)
+    }
+
+    /// SIGKILLs the member behind `client_urls[index]`.
+    pub fn kill_member(&self, index: usize) -> anyhow::Result<()> {
+        let pid = *self.member_pids.get(index).context("no such member")?;
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL)
+            .with_context(|| format!("cannot kill member {pid}"))
     }
 
     /// Waits until every member answers Status, one of them is the leader, and a put through
@@ -354,8 +428,29 @@ impl Drop for Cluster {
     }
 }
 
+/// How one process of a cluster is started.
+struct Spec {
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    log: PathBuf,
+    on_parent_death: Signal,
+}
+
+impl Spec {
+    fn spawn(&self) -> anyhow::Result<Child> {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        spawn(command, &self.log, self.on_parent_death)
+    }
+}
+
 fn spawn(mut command: Command, log: &Path, on_parent_death: Signal) -> anyhow::Result<Child> {
-    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    // Appended to: a restarted member continues its log.
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot create {}", log.display()))?;
     command
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)

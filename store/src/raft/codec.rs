@@ -203,6 +203,7 @@ pub fn vote_request_to_pb(req: &VoteRequest<TypeConfig>) -> pb::VoteRequest {
         vote: Some(vote_to_pb(&req.vote)),
         last_log_id: req.last_log_id.as_ref().map(log_id_to_pb),
         leadership_transfer: req.leadership_transfer,
+        lost_leader_id: 0,
     }
 }
 

@@ -44,6 +44,31 @@ pub struct Peers {
     clients: Arc<Mutex<HashMap<(NodeId, String), PeerClient>>>,
     /// The local address peer connections are made from (`None`: the system's choice).
     source: Option<IpAddr>,
+    /// The leader whose process this member saw go away; sent along with its vote requests.
+    pub lost_leader: Arc<LostLeader>,
+}
+
+/// The id of a leader whose Liveness stream broke (see `server::liveness`), 0 for none.
+#[derive(Default)]
+pub struct LostLeader(tokio::sync::watch::Sender<NodeId>);
+
+impl LostLeader {
+    pub fn get(&self) -> NodeId {
+        *self.0.borrow()
+    }
+
+    pub fn set(&self, leader: NodeId) {
+        self.0.send_replace(leader);
+    }
+
+    /// True once this member has seen `leader` go away too, waiting at most `timeout` (both
+    /// followers see the same connection reset within milliseconds of each other).
+    pub async fn confirm(&self, leader: NodeId, timeout: Duration) -> bool {
+        let mut seen = self.0.subscribe();
+        tokio::time::timeout(timeout, seen.wait_for(|lost| *lost == leader))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
 }
 
 impl Peers {
@@ -51,6 +76,7 @@ impl Peers {
         Self {
             clients: Arc::default(),
             source,
+            lost_leader: Arc::default(),
         }
     }
 
@@ -76,6 +102,7 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
         PeerConnection {
             target,
             client: self.client(target, node),
+            lost_leader: self.lost_leader.clone(),
         }
     }
 }
@@ -83,6 +110,7 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
 pub struct PeerConnection {
     target: NodeId,
     client: Result<PeerClient, String>,
+    lost_leader: Arc<LostLeader>,
 }
 
 fn rpc_error(target: NodeId, status: tonic::Status) -> RPCError<TypeConfig> {
@@ -134,7 +162,9 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let request = with_timeout(codec::vote_request_to_pb(&rpc), option.hard_ttl());
+        let mut request = codec::vote_request_to_pb(&rpc);
+        request.lost_leader_id = self.lost_leader.get();
+        let request = with_timeout(request, option.hard_ttl());
         let response = self
             .client()?
             .vote(request)

@@ -11,6 +11,7 @@ pub mod compactor;
 pub mod kv;
 pub mod learner;
 pub mod lease;
+pub mod liveness;
 pub mod maintenance;
 pub mod member;
 pub mod membership;
@@ -314,7 +315,7 @@ pub async fn serve(
     };
     for (url, listener) in peer_listeners {
         let router = guarded().add_service(
-            RaftPeerServer::new(peer::PeerService::new(member.clone()))
+            RaftPeerServer::new(peer::PeerService::new(member.clone(), stop_rx.clone()))
                 .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES),
         );
@@ -343,6 +344,7 @@ pub async fn serve(
         tokio::spawn(lease::run_lessor(member.clone())),
         tokio::spawn(compactor::run(member.clone())),
         tokio::spawn(quota::watch_backend_size(member.clone())),
+        tokio::spawn(liveness::watch_leader(member.clone())),
     ];
 
     let outcome = tokio::select! {

@@ -4,6 +4,7 @@
 //! changes, leadership transfer and the cluster view a joining member asks for.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use keel_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
@@ -19,13 +20,18 @@ use crate::raft::codec;
 
 pub struct PeerService {
     member: Arc<Member>,
+    /// Becomes true when the member stops serving: ends the Liveness streams it holds open.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl PeerService {
-    pub fn new(member: Arc<Member>) -> Self {
-        Self { member }
+    pub fn new(member: Arc<Member>, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { member, stop }
     }
 }
+
+/// How long a voter asked to skip a leader's lease waits to see that leader go away itself.
+const CONFIRM_LOST_LEADER: Duration = Duration::from_millis(300);
 
 fn bad_message(err: codec::CodecError) -> Status {
     Status::invalid_argument(err.to_string())
@@ -35,8 +41,26 @@ fn not_leader() -> Status {
     Status::failed_precondition("not the leader")
 }
 
+type LivenessStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::LivenessResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
+    type LivenessStream = LivenessStream;
+
+    async fn liveness(
+        &self,
+        _request: Request<pb::LivenessRequest>,
+    ) -> Result<Response<LivenessStream>, Status> {
+        use futures::StreamExt;
+        let mut stop = self.stop.clone();
+        let open_until_stop = futures::stream::once(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .filter_map(|()| async { None });
+        Ok(Response::new(Box::pin(open_until_stop)))
+    }
+
     async fn append_entries(
         &self,
         request: Request<pb::AppendEntriesRequest>,
@@ -55,7 +79,23 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
-        let rpc = codec::vote_request_from_pb(request.into_inner()).map_err(bad_message)?;
+        let request = request.into_inner();
+        let lost_leader = request.lost_leader_id;
+        let mut rpc = codec::vote_request_from_pb(request).map_err(bad_message)?;
+        // The candidate saw the leader's process go away. If this member saw it too, the
+        // leader's lease protects nobody: vote now rather than after it runs out. If this
+        // member still hears from the leader, the lease rule stands and the vote is refused.
+        if lost_leader != 0
+            && !rpc.leadership_transfer
+            && self
+                .member
+                .peers
+                .lost_leader
+                .confirm(lost_leader, CONFIRM_LOST_LEADER)
+                .await
+        {
+            rpc.leadership_transfer = true;
+        }
         let response = self
             .member
             .raft
