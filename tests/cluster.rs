@@ -133,6 +133,21 @@ async fn a_member_behind_a_purged_log_catches_up_by_snapshot() {
     let mut acked = write_keys(&cluster, "s/", 0..10).await;
     cluster.members[follower].kill();
     acked.extend(write_keys(&cluster, "s/", 10..210).await);
+    // The leader purges behind its snapshots asynchronously: restart the member only once the
+    // entries it lacks are gone (two purges: the second is far past anything it has).
+    wait_for(
+        Duration::from_secs(30),
+        "the leader to purge its log behind a snapshot",
+        || async {
+            (cluster.members[leader]
+                .log()
+                .matches("RaftLog purge upto")
+                .count()
+                >= 2)
+                .then_some(())
+        },
+    )
+    .await;
     cluster.members[follower].restart();
     let member = &cluster.members[follower];
     wait_for(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use keel_proto::etcdserverpb::ResponseHeader;
 use keel_proto::keelraft::command_result::Result as CommandOutcome;
-use keel_proto::keelraft::{Command, CommandResult, ProposeRequest, ReadIndexRequest};
+use keel_proto::keelraft::{Command, CommandResult, ProposeRequest};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::raft::linearizable_read::{Linearizer, ReadLogId};
@@ -17,7 +17,7 @@ use crate::config::MemberConfig;
 use crate::error::StoreError;
 use crate::mvcc::Mvcc;
 use crate::raft::network::Peers;
-use crate::raft::{NodeId, Raft, TypeConfig, codec};
+use crate::raft::{NodeId, Raft, TypeConfig};
 
 /// How long to wait between looks for a leader while none is known.
 const LEADER_POLL: Duration = Duration::from_millis(20);
@@ -35,6 +35,8 @@ pub struct Member {
     pub watch_hub: Arc<crate::watch::WatchHub>,
     /// Lease expiry (owned while this member is the leader); see `crate::lease`.
     pub lessor: Arc<crate::lease::Lessor>,
+    /// Follower reads waiting for a read index from the leader.
+    pub(crate) read_index_batches: Arc<super::read_index::ReadIndexBatches>,
 }
 
 /// Where a request that needs the leader should go.
@@ -232,7 +234,10 @@ impl Member {
                 Err(RaftError::Fatal(fatal)) => return Err(StoreError::Storage(fatal.to_string())),
             };
             if let Leader::Remote(id, node) = self.leader(hint)
-                && let Some(read_log_id) = self.remote_read_index(id, &node, deadline).await?
+                && let Some(read_log_id) = self
+                    .read_index_batches
+                    .read_index(&self.peers, id, &node, deadline)
+                    .await?
             {
                 let linearizer =
                     Linearizer::new(self.id, ReadLogId::from_log_id(read_log_id), None);
@@ -247,38 +252,6 @@ impl Member {
                 return Err(self.deadline_error());
             }
             tokio::time::sleep(LEADER_POLL).await;
-        }
-    }
-
-    /// Asks the leader for a read index; `Ok(None)` when it turned out not to be the leader.
-    async fn remote_read_index(
-        &self,
-        leader: NodeId,
-        node: &keel_proto::keelraft::Node,
-        deadline: Instant,
-    ) -> Result<Option<crate::raft::LogId>, StoreError> {
-        let mut client = self
-            .peers
-            .client(leader, node)
-            .map_err(StoreError::Storage)?;
-        let mut request = tonic::Request::new(ReadIndexRequest {});
-        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
-        match client.read_index(request).await {
-            Ok(response) => match response.into_inner().read_log_id {
-                Some(id) => Ok(Some(
-                    codec::log_id_from_pb(&id).map_err(|e| StoreError::Storage(e.to_string()))?,
-                )),
-                None => Ok(None),
-            },
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => Ok(None),
-            Err(status) if status.code() == tonic::Code::Unavailable => Ok(None),
-            Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
-                Err(StoreError::Timeout)
-            }
-            Err(status) => Err(StoreError::from_code_and_message(
-                status.code() as i32,
-                status.message().to_string(),
-            )),
         }
     }
 

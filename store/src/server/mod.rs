@@ -17,6 +17,7 @@ pub mod member;
 pub mod membership;
 pub mod peer;
 pub mod quota;
+pub mod read_index;
 pub mod restore;
 pub mod watch;
 
@@ -201,6 +202,7 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
         peers,
         watch_hub,
         lessor,
+        read_index_batches: Arc::default(),
     }))
 }
 
