@@ -357,8 +357,8 @@ pub async fn scenario(
                     "{label}: {phase} t={:.0}s puts {sent}/{total_puts}, events delivered {} \
                      of {} for the puts acknowledged",
                     write_started.elapsed().as_secs_f64(),
-                    fmt_count(shared.delivered.load(Ordering::Relaxed) as f64),
-                    fmt_count(
+                    crate::thousands(shared.delivered.load(Ordering::Relaxed) as f64),
+                    crate::thousands(
                         (writer_state.measured_ok.load(Ordering::Relaxed) * watchers as u64) as f64
                     ),
                 );
@@ -384,8 +384,8 @@ pub async fn scenario(
             last_progress = Instant::now();
             eprintln!(
                 "{label}: draining, {} of {} events delivered",
-                fmt_count(shared.delivered.load(Ordering::Relaxed) as f64),
-                fmt_count(expected as f64)
+                crate::thousands(shared.delivered.load(Ordering::Relaxed) as f64),
+                crate::thousands(expected as f64)
             );
         }
     }
@@ -450,7 +450,7 @@ pub async fn scenario(
     eprintln!(
         "{label}: {} events/s, p50 {} (watchers on leader {}, on followers {}), p99 {}, max {}, \
          put p50 {} p99 {}, delivered {}, RSS {}, CPU members {:.1}s client {:.1}s, setup {:.2}s",
-        fmt_count(sample.events_per_sec),
+        crate::thousands(sample.events_per_sec),
         fmt_latency(sample.p50_ns),
         fmt_latency(sample.leader_p50_ns),
         fmt_latency(sample.followers_p50_ns),
@@ -634,18 +634,6 @@ async fn write(
     }
     while puts.join_next().await.is_some() {}
     Ok(())
-}
-
-fn fmt_count(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn fmt_latency(nanos: u64) -> String {

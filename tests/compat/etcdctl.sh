@@ -25,7 +25,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${KEEL_COMPAT_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -299,7 +299,7 @@ for client in "${clients[@]}"; do
     || { echo "compat: FAILED: $jname is not the leader after move-leader" >&2; exit 1; }
   removed=$("$client" --endpoints "$keel_eps" member remove "$jid" 2>&1)
   check "$name member remove (of the leader)" "$removed" '^Member +[0-9a-f]+ removed from cluster +[0-9a-f]+$'
-  retry 50 bash -c "! kill -0 $jpid 2>/dev/null" || { echo "compat: FAILED: the removed member $jname still runs" >&2; exit 1; }
+  retry 50 bash -c "! kill -0 $jpid 2>/dev/null" || { echo "compat: FAILED: the removed member $jname still runs" >&2; tail -40 "$work/$jname.log" >&2; exit 1; }
   grep -q "permanently removed from the cluster" "$work/$jname.log" || { echo "compat: FAILED: $jname did not say why it stopped" >&2; exit 1; }
   echo "compat: $name: the removed member stopped and said why"
   expect_same_error "$name alarm list (none raised)" "$("$client" --endpoints "$keel_eps" alarm list 2>&1)" "$etcd_alarms"

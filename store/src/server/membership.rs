@@ -547,8 +547,10 @@ async fn check_own_membership(member: &Member) -> Option<ServerError> {
     None
 }
 
-/// Asks the other members for their applied membership: removed if one that is newer than
-/// this member's own no longer lists it.
+/// Asks the other members for their applied membership: removed if one at least as new as
+/// this member's own no longer lists it. "At least": a member removed right after it appended
+/// the configuration that drops it never hears that it committed, so its own newest (unapplied)
+/// configuration has the same index as the peers' applied one.
 async fn removed_per_peers(member: &Member) -> bool {
     let (own_index, peers) = {
         let metrics = member.metrics();
@@ -573,7 +575,7 @@ async fn removed_per_peers(member: &Member) -> bool {
         };
         let info = info.into_inner();
         if info.cluster_id == member.mvcc.cluster_id()
-            && info.membership_log_index > own_index
+            && info.membership_log_index >= own_index
             && !info.members.is_empty()
             && !info.members.iter().any(|m| m.id == member.id)
         {
