@@ -294,43 +294,22 @@ impl Mvcc {
 
     /// A consistent image of everything stored, with the Raft state it corresponds to.
     pub fn export_image(&self) -> Result<(StateMachineImage, RaftMeta)> {
+        let (txn, meta) = self.pin_image()?;
+        Ok((image_of(&txn)?, meta))
+    }
+
+    /// A read transaction pinned at the current state, with the Raft state it corresponds to:
+    /// a snapshot whose image is read later, if at all ([`image_of`]). Cheap to take; it keeps
+    /// the pages it sees from being reused until dropped.
+    pub fn pin_image(&self) -> Result<(redb::ReadTransaction, RaftMeta)> {
         let txn = self.backend.begin_read()?;
         let meta_table = txn.open_table(META)?;
-        let kv_table = txn.open_table(KV)?;
-        let mut records = Vec::new();
-        for entry in kv_table.iter()? {
-            let (key, value) = entry?;
-            let rev = Revision::from_key(key.value());
-            let kv = KeyValue::decode(value.value())?;
-            records.push(RevisionRecord {
-                main: rev.main,
-                sub: rev.sub,
-                tombstone: kv.version == 0,
-                kv: Some(kv),
-            });
-        }
-        let cluster_id = match backend::read_bytes(&meta_table, backend::meta::CLUSTER_ID)? {
-            Some(bytes) => decode_u64(&bytes)?,
-            None => 0,
-        };
-        let mut leases = Vec::new();
-        for entry in txn.open_table(LEASES)?.iter()? {
-            let (_, value) = entry?;
-            leases.push(LeaseRecord::decode(value.value())?);
-        }
-        let image = StateMachineImage {
-            current_revision: backend::read_i64(&meta_table, backend::meta::CURRENT_REVISION)?,
-            compact_revision: backend::read_i64(&meta_table, backend::meta::COMPACT_REVISION)?,
-            records,
-            cluster_id,
-            leases,
-            alarms: read_alarms(&meta_table)?,
-        };
         let meta = RaftMeta {
             applied_log_id: backend::read_bytes(&meta_table, backend::meta::APPLIED_LOG_ID)?,
             membership: backend::read_bytes(&meta_table, backend::meta::MEMBERSHIP)?,
         };
-        Ok((image, meta))
+        drop(meta_table);
+        Ok((txn, meta))
     }
 
     /// Replaces everything stored with `image` (a snapshot from the leader), durably, in one
@@ -398,6 +377,54 @@ fn decode_u64(bytes: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(arr))
 }
 
+/// Everything `txn` sees, as a snapshot image.
+pub fn image_of(txn: &redb::ReadTransaction) -> Result<StateMachineImage> {
+    let meta_table = txn.open_table(META)?;
+    let kv_table = txn.open_table(KV)?;
+    let mut records = Vec::new();
+    for entry in kv_table.iter()? {
+        let (key, value) = entry?;
+        let rev = Revision::from_key(key.value());
+        let kv = KeyValue::decode(value.value())?;
+        records.push(RevisionRecord {
+            main: rev.main,
+            sub: rev.sub,
+            tombstone: kv.version == 0,
+            kv: Some(kv),
+        });
+    }
+    let cluster_id = match backend::read_bytes(&meta_table, backend::meta::CLUSTER_ID)? {
+        Some(bytes) => decode_u64(&bytes)?,
+        None => 0,
+    };
+    let mut leases = Vec::new();
+    for entry in txn.open_table(LEASES)?.iter()? {
+        let (_, value) = entry?;
+        leases.push(LeaseRecord::decode(value.value())?);
+    }
+    let image = StateMachineImage {
+        current_revision: backend::read_i64(&meta_table, backend::meta::CURRENT_REVISION)?,
+        compact_revision: backend::read_i64(&meta_table, backend::meta::COMPACT_REVISION)?,
+        records,
+        cluster_id,
+        leases,
+        alarms: read_alarms(&meta_table)?,
+    };
+    Ok(image)
+}
+
+/// The fields of a stored `mvccpb.KeyValue` that rebuilding the index needs: decoding only
+/// these skips the value (field 5) without copying it, which is most of a record's bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct IndexedFields {
+    #[prost(bytes = "vec", tag = "1")]
+    key: Vec<u8>,
+    #[prost(int64, tag = "4")]
+    version: i64,
+    #[prost(int64, tag = "6")]
+    lease: i64,
+}
+
 fn load_state(backend: &Backend) -> Result<State> {
     let txn = backend.begin_read()?;
     let meta = txn.open_table(META)?;
@@ -423,15 +450,18 @@ fn load_state(backend: &Backend) -> Result<State> {
             .leases
             .grant(record.id, record.ttl, record.remaining_ttl);
     }
+    // The lease of each key's newest revision; only keys that ever had one are tracked.
     let mut live_leases = std::collections::HashMap::new();
     for entry in kv_table.iter()? {
         let (key, value) = entry?;
         let rev = Revision::from_key(key.value());
-        let kv = KeyValue::decode(value.value()).map_err(|err| {
+        let kv = IndexedFields::decode(value.value()).map_err(|err| {
             StoreError::Corrupt(format!("kv record at revision {}: {err}", rev.main))
         })?;
         state.index.record(&kv.key, rev, kv.version == 0);
-        live_leases.insert(kv.key, kv.lease);
+        if kv.lease != 0 || live_leases.contains_key(&kv.key) {
+            live_leases.insert(kv.key, kv.lease);
+        }
     }
     for (key, lease) in live_leases {
         state.leases.reattach(&key, 0, lease);

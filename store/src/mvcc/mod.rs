@@ -19,7 +19,9 @@ pub mod maintenance;
 pub mod revision;
 pub mod validate;
 
-pub use kvstore::{Applied, ApplyBatch, History, Mvcc, RaftMeta, adds_data, alarms_of_type};
+pub use kvstore::{
+    Applied, ApplyBatch, History, Mvcc, RaftMeta, adds_data, alarms_of_type, image_of,
+};
 pub use leases::LeaseInfo;
 pub use maintenance::KvHash;
 pub use revision::Revision;

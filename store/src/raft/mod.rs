@@ -32,7 +32,7 @@ pub type Membership = openraft::Membership<NodeId, Node>;
 pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
 pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
 pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
-/// A snapshot is an encoded `keelraft.StateMachineImage`.
-pub type SnapshotData = Vec<u8>;
+/// A snapshot: pinned in the state-machine file, or received encoded (see `state_machine`).
+pub type SnapshotData = state_machine::SnapshotImage;
 pub type Raft = openraft::Raft<TypeConfig, state_machine::StateMachine>;
 pub type LeaderId = openraft::impls::leader_id_adv::LeaderId<u64, NodeId>;

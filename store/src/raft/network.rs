@@ -202,10 +202,16 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
                 self.target
             )))
         })?;
+        // Reading a pinned snapshot reads the whole store: off the async workers.
+        let image = snapshot.snapshot;
+        let data = tokio::task::spawn_blocking(move || image.into_bytes())
+            .await
+            .map_err(|e| StreamingError::Network(NetworkError::from_string(e.to_string())))?
+            .map_err(|e| StreamingError::Network(NetworkError::from_string(e.to_string())))?;
         let request = pb::InstallSnapshotRequest {
             vote: Some(codec::vote_to_pb(&vote)),
             meta: Some(codec::snapshot_meta_to_pb(&snapshot.meta)),
-            data: snapshot.snapshot,
+            data,
         };
         let target = self.target;
         let send = async move {

@@ -6,11 +6,15 @@
 //! answered only after that transaction commits, so a client reads its own write anywhere the
 //! read index has been applied.
 //!
-//! A snapshot is a `StateMachineImage` of the store at its applied log id, built on demand from
-//! the current state. Batches commit without an fsync of their own (the Raft log already made
-//! them durable; see `backend`), so building a snapshot first reads the image, then makes the
-//! state file durable up to at least that image: openraft may purge the log behind a snapshot,
-//! and after that the file is the only copy.
+//! A snapshot is the store at its applied log id. Building one costs nothing but a redb read
+//! transaction pinned at that state ([`SnapshotImage::Pinned`]); the `StateMachineImage` is
+//! read from it only when the snapshot is actually sent to a follower. openraft asks for a
+//! snapshot every `--snapshot-count` entries and twice at start-up and keeps only its metadata,
+//! so materialising the whole store each time (as this did at first) cost seconds and hundreds
+//! of megabytes with a million keys. Batches commit without an fsync of their own (the Raft log
+//! already made them durable; see `backend`), so taking a snapshot pins the state first, then
+//! makes the file durable up to at least that state: openraft may purge the log behind a
+//! snapshot, and after that the file is the only copy.
 
 use std::io;
 use std::sync::Arc;
@@ -26,7 +30,7 @@ use super::codec;
 use super::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::error::StoreError;
 use crate::lease::{self, Lessor};
-use crate::mvcc::{Mvcc, RaftMeta};
+use crate::mvcc::{Mvcc, RaftMeta, image_of};
 use crate::watch::WatchHub;
 
 #[derive(Clone)]
@@ -86,7 +90,7 @@ impl StateMachine {
     }
 
     fn snapshot_now(&self) -> io::Result<Option<Snapshot>> {
-        let (image, meta) = self.mvcc.export_image().map_err(io_error)?;
+        let (pinned, meta) = self.mvcc.pin_image().map_err(io_error)?;
         self.mvcc.persist().map_err(io_error)?;
         let (applied, membership) = Self::decode_meta(&meta)?;
         if applied.is_none() {
@@ -97,8 +101,34 @@ impl StateMachine {
                 last_log_id: applied,
                 last_membership: membership,
             },
-            snapshot: image.encode_to_vec(),
+            snapshot: SnapshotImage::Pinned(pinned),
         }))
+    }
+}
+
+/// A snapshot's data: pinned in the local state-machine file (taken here), or the encoded
+/// `StateMachineImage` a follower received.
+pub enum SnapshotImage {
+    Pinned(redb::ReadTransaction),
+    Encoded(Vec<u8>),
+}
+
+impl SnapshotImage {
+    /// The encoded `keelraft.StateMachineImage` (reads the whole store for a pinned snapshot).
+    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+        match self {
+            SnapshotImage::Encoded(bytes) => Ok(bytes),
+            SnapshotImage::Pinned(txn) => Ok(image_of(&txn).map_err(io_error)?.encode_to_vec()),
+        }
+    }
+
+    fn into_image(self) -> io::Result<pb::StateMachineImage> {
+        match self {
+            SnapshotImage::Encoded(bytes) => {
+                pb::StateMachineImage::decode(bytes.as_slice()).map_err(invalid)
+            }
+            SnapshotImage::Pinned(txn) => image_of(&txn).map_err(io_error),
+        }
     }
 }
 
@@ -109,11 +139,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let snapshot = self
             .snapshot_now()?
             .ok_or_else(|| io::Error::other("nothing applied yet: no snapshot to build"))?;
-        tracing::info!(
-            last_log_id = ?snapshot.meta.last_log_id,
-            bytes = snapshot.snapshot.len(),
-            "built snapshot"
-        );
+        tracing::info!(last_log_id = ?snapshot.meta.last_log_id, "built snapshot");
         Ok(snapshot)
     }
 }
@@ -177,7 +203,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
-        let image = pb::StateMachineImage::decode(snapshot.as_slice()).map_err(invalid)?;
+        let image = snapshot.into_image()?;
         let raft_meta = Self::encode_meta(meta.last_log_id.as_ref(), Some(&meta.last_membership));
         self.mvcc
             .install_image(&image, &raft_meta)

@@ -118,7 +118,7 @@ impl RaftPeer for PeerService {
         let meta = codec::snapshot_meta_from_pb(meta).map_err(bad_message)?;
         let snapshot = crate::raft::Snapshot {
             meta,
-            snapshot: request.data,
+            snapshot: crate::raft::state_machine::SnapshotImage::Encoded(request.data),
         };
         let response = self
             .member
