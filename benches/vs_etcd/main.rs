@@ -26,7 +26,7 @@
 //! Knobs: `KEEL_BENCH_ROUNDS` (3), `KEEL_BENCH_SYSTEMS` (etcd,keel), `KEEL_BENCH_LOADS`
 //! (put,get,txn,watch,failover,recovery), `KEEL_BENCH_SECONDS` (10) and
 //! `KEEL_BENCH_WARMUP_SECONDS` (2) per KV load, `KEEL_BENCH_VALUE_BYTES` (256),
-//! `KEEL_BENCH_WATCH` (watchers@puts-per-second pairs, `1000@400,10000@100`),
+//! `KEEL_BENCH_WATCH` (watchers@puts-per-second pairs, `1000@3000,10000@100`),
 //! `KEEL_BENCH_FAILOVER_RATE` (200), `KEEL_BENCH_RECOVERY_KEYS` (1000000), `KEEL_BENCH_DIR`
 //! (parent of the data dirs), `KEEL_BIN`, `ETCD_BIN`; the watch module documents its own.
 //! Without `--bench` (e.g. `cargo test --benches`) the binary does nothing.
@@ -138,7 +138,7 @@ impl Config {
         let mut watch = watch::Config::from_env(seconds, warmup)?;
         let mut watch_rates = Vec::new();
         watch.watchers.clear();
-        for pair in env_list("KEEL_BENCH_WATCH", "1000@400,10000@100") {
+        for pair in env_list("KEEL_BENCH_WATCH", "1000@3000,10000@100") {
             let (watchers, rate) = pair
                 .split_once('@')
                 .context("KEEL_BENCH_WATCH: watchers@puts-per-second pairs")?;
