@@ -133,12 +133,15 @@ async fn a_member_behind_a_purged_log_catches_up_by_snapshot() {
     let mut acked = write_keys(&cluster, "s/", 0..10).await;
     cluster.members[follower].kill();
     acked.extend(write_keys(&cluster, "s/", 10..210).await);
-    // The leader purges behind its snapshots asynchronously: restart the member only once the
-    // entries it lacks are gone (two purges: the second is far past anything it has).
+    // The leader purges behind its snapshots only when no replication is using those entries,
+    // and looks again only when something happens: while the follower is down, a retry to it is
+    // often in flight. So keep writing (under another prefix) until two purges have happened;
+    // the second is far past anything the stopped member has.
     wait_for(
         Duration::from_secs(30),
         "the leader to purge its log behind a snapshot",
         || async {
+            let _ = cluster.members[leader].put("p/tick", "1").await;
             (cluster.members[leader]
                 .log()
                 .matches("RaftLog purge upto")
