@@ -120,7 +120,8 @@ struct Config {
     warmup: f64,
     value_bytes: usize,
     watch: watch::Config,
-    watch_rates: Vec<f64>,
+    /// (watchers, puts per second) per watch load.
+    watch_loads: Vec<(usize, f64)>,
     failover_rate: f64,
     recovery_keys: u64,
     recovery_rounds: usize,
@@ -135,15 +136,18 @@ impl Config {
     fn from_env() -> anyhow::Result<Config> {
         let seconds = env_or("KEEL_BENCH_SECONDS", 10.0)?;
         let warmup = env_or("KEEL_BENCH_WARMUP_SECONDS", 2.0)?;
-        let mut watch = watch::Config::from_env(seconds, warmup)?;
-        let mut watch_rates = Vec::new();
-        watch.watchers.clear();
+        let watch = watch::Config::from_env(seconds, warmup)?;
+        let mut watch_loads = Vec::new();
         for pair in env_list("KEEL_BENCH_WATCH", "1000@3000,10000@100") {
             let (watchers, rate) = pair
                 .split_once('@')
                 .context("KEEL_BENCH_WATCH: watchers@puts-per-second pairs")?;
-            watch.watchers.push(watchers.replace('_', "").parse()?);
-            watch_rates.push(rate.parse()?);
+            let (watchers, rate): (usize, f64) =
+                (watchers.replace('_', "").parse()?, rate.parse()?);
+            if watchers == 0 || rate <= 0.0 {
+                bail!("KEEL_BENCH_WATCH: {pair}: watchers and rate must be positive");
+            }
+            watch_loads.push((watchers, rate));
         }
         let loads = env_list("KEEL_BENCH_LOADS", ALL_LOADS);
         for load in &loads {
@@ -159,7 +163,7 @@ impl Config {
             warmup,
             value_bytes: env_or("KEEL_BENCH_VALUE_BYTES", 256)?,
             watch,
-            watch_rates,
+            watch_loads,
             failover_rate: env_or("KEEL_BENCH_FAILOVER_RATE", 200.0)?,
             recovery_keys: env_or("KEEL_BENCH_RECOVERY_KEYS", 1_000_000)?,
             recovery_rounds: env_or("KEEL_BENCH_RECOVERY_ROUNDS", 1)?,
@@ -327,16 +331,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 }
             }
             if config.runs("watch") {
-                for (i, (&watchers, &rate)) in config
-                    .watch
-                    .watchers
-                    .iter()
-                    .zip(&config.watch_rates)
-                    .enumerate()
-                {
+                for (i, &(watchers, rate)) in config.watch_loads.iter().enumerate() {
                     let name = format!("watch, {} watchers", thousands(watchers as f64));
-                    let mut watch_config = config.watch.with_rate(rate);
-                    watch_config.watchers = vec![watchers];
+                    let watch_config = config.watch.with_rate(rate);
                     match watch::scenario(&cluster, watchers, &watch_config, &label, i).await {
                         Ok(metrics) => results.add(&name, system, round, metrics),
                         Err(err) => results.failures.push(format!("{label} {name}: {err:#}")),

@@ -1,7 +1,7 @@
 //! Watch fan-out: N watchers on one prefix while one client puts under it at a fixed rate.
 //!
-//! For each watcher count N (default 1,000 and 10,000), N watchers watch one key prefix while a
-//! single writer puts keys under that prefix at `KEEL_BENCH_WATCH_RATE` puts/s (100) for
+//! For each (watchers, rate) pair of `KEEL_BENCH_WATCH` (see main.rs), N watchers watch one key
+//! prefix while a single writer puts keys under that prefix at that rate for
 //! `KEEL_BENCH_SECONDS`, after a warm-up whose events are not counted. Every put's value is its
 //! send time in nanoseconds on the benchmark's monotonic clock, so every event carries the time
 //! it was written. Measured per system and N:
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, Cluster, env_list, env_or};
+use crate::support::{self, Cluster, env_or};
 use crate::{Metric, Unit};
 use anyhow::{Context, bail};
 use keel_proto::etcdserverpb::kv_client::KvClient;
@@ -42,7 +42,7 @@ const MAX_PUTS_IN_FLIGHT: usize = 512;
 
 #[derive(Clone)]
 pub struct Config {
-    pub watchers: Vec<usize>,
+    /// Puts per second; set per load with [`Config::with_rate`].
     rate: f64,
     seconds: f64,
     warmup: f64,
@@ -53,24 +53,17 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(seconds: f64, warmup: f64) -> anyhow::Result<Config> {
-        let watchers = env_list("KEEL_BENCH_WATCHERS", "1000,10000")
-            .iter()
-            .map(|s| s.replace('_', "").parse::<usize>())
-            .collect::<Result<Vec<_>, _>>()
-            .context("KEEL_BENCH_WATCHERS: a comma-separated list of watcher counts")?;
         let config = Config {
-            watchers,
-            rate: env_or("KEEL_BENCH_WATCH_RATE", 100.0)?,
+            rate: 100.0,
             seconds,
             warmup,
             drain: env_or("KEEL_BENCH_DRAIN_SECONDS", 10.0)?,
             per_stream: env_or("KEEL_BENCH_WATCHERS_PER_STREAM", 100)?,
             connections: env_or("KEEL_BENCH_WATCH_CONNECTIONS", 6)?,
         };
-        if config.watchers.contains(&0)
-            || config.per_stream == 0
+        if config.per_stream == 0
             || config.connections == 0
-            || !(config.rate > 0.0 && config.seconds > 0.0)
+            || config.seconds <= 0.0
             || config.warmup < 0.0
             || config.drain < 0.0
         {
