@@ -81,6 +81,15 @@ pub struct StoreArgs {
     /// for fault injection: a proxy on the peer links tells members apart by it.
     #[arg(long)]
     pub experimental_peer_source_ip: Option<std::net::IpAddr>,
+    /// Specify auth token type: 'simple' (the only type Keel supports).
+    #[arg(long, default_value = "simple", value_parser = ["simple"])]
+    pub auth_token: String,
+    /// The time to live of simple tokens in seconds, counted from their last use.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub auth_token_ttl: u64,
+    /// Specify bcrypt algorithm cost factor for auth password hashing.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
 }
 
 /// etcd's `--auto-compaction-mode`/`--auto-compaction-retention` pair.
@@ -185,6 +194,8 @@ impl StoreArgs {
         config.auto_compaction =
             parse_auto_compaction(&self.auto_compaction_mode, &self.auto_compaction_retention)?;
         config.peer_source_ip = self.experimental_peer_source_ip;
+        config.auth_token_ttl = Duration::from_secs(self.auth_token_ttl);
+        config.bcrypt_cost = self.bcrypt_cost;
         Ok(config)
     }
 }

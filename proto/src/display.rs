@@ -40,8 +40,29 @@ impl fmt::Display for Command {
                 "alarm(action {}, member {:x}, alarm {})",
                 a.action, a.member_id, a.alarm
             ),
+            // Never the hashes or tokens it carries.
+            Some(command::Request::Auth(auth)) => write!(f, "auth({})", auth_kind(auth)),
             None => write!(f, "empty"),
         }
+    }
+}
+
+fn auth_kind(auth: &crate::keelraft::AuthCommand) -> &'static str {
+    use crate::keelraft::auth_command::Request;
+    match &auth.request {
+        Some(Request::Enable(_)) => "enable",
+        Some(Request::Disable(_)) => "disable",
+        Some(Request::Authenticate(_)) => "authenticate",
+        Some(Request::UserAdd(_)) => "user_add",
+        Some(Request::UserDelete(_)) => "user_delete",
+        Some(Request::UserChangePassword(_)) => "user_change_password",
+        Some(Request::UserGrantRole(_)) => "user_grant_role",
+        Some(Request::UserRevokeRole(_)) => "user_revoke_role",
+        Some(Request::RoleAdd(_)) => "role_add",
+        Some(Request::RoleDelete(_)) => "role_delete",
+        Some(Request::RoleGrantPermission(_)) => "role_grant_permission",
+        Some(Request::RoleRevokePermission(_)) => "role_revoke_permission",
+        None => "empty",
     }
 }
 

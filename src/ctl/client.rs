@@ -6,24 +6,31 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::future::select_ok;
+use keel_proto::etcdserverpb::auth_client::AuthClient;
 use keel_proto::etcdserverpb::cluster_client::ClusterClient;
 use keel_proto::etcdserverpb::kv_client::KvClient;
 use keel_proto::etcdserverpb::lease_client::LeaseClient;
 use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use keel_proto::etcdserverpb::watch_client::WatchClient;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+
+/// The metadata key etcd reads a client's auth token from.
+const TOKEN_METADATA_KEY: &str = "token";
 
 use super::{CtlError, exit};
 
 /// What clientv3 reports when a dial or a call runs out of time.
 pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
 
-/// A connection to one endpoint plus the per-call timeout (`--command-timeout`).
+/// A connection to one endpoint plus the per-call timeout (`--command-timeout`) and, after
+/// a login, the auth token every request carries.
 #[derive(Clone)]
 pub struct Conn {
     channel: Channel,
     command_timeout: Duration,
+    token: Option<MetadataValue<Ascii>>,
 }
 
 impl Conn {
@@ -47,10 +54,32 @@ impl Conn {
         LeaseClient::new(self.channel.clone()).max_decoding_message_size(usize::MAX)
     }
 
+    pub fn auth(&self) -> AuthClient<Channel> {
+        AuthClient::new(self.channel.clone())
+    }
+
+    /// This connection, its requests carrying `token` (from Authenticate).
+    pub fn with_token(mut self, token: &str) -> Result<Self, CtlError> {
+        let value = token
+            .parse()
+            .map_err(|_| CtlError::new(exit::ERROR, "the server returned an unusable token"))?;
+        self.token = Some(value);
+        Ok(self)
+    }
+
     /// Wraps `msg` in a request carrying the command timeout as its gRPC deadline.
     pub fn request<T>(&self, msg: T) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(msg);
+        let mut req = self.stream_request(msg);
         req.set_timeout(self.command_timeout);
+        req
+    }
+
+    /// Wraps `msg` (a long-lived stream: no deadline) with the auth token, if any.
+    pub fn stream_request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        if let Some(token) = &self.token {
+            req.metadata_mut().insert(TOKEN_METADATA_KEY, token.clone());
+        }
         req
     }
 
@@ -137,6 +166,7 @@ pub async fn dial(
         Ok(channel) => Ok(Conn {
             channel,
             command_timeout,
+            token: None,
         }),
         Err(_) => Err(CtlError::new(exit::ERROR, DEADLINE_EXCEEDED)),
     }

@@ -180,7 +180,7 @@ async fn open_stream(
     let _ = tx.send(LeaseKeepAliveRequest { id });
     let resp = conn
         .lease()
-        .lease_keep_alive(UnboundedReceiverStream::new(rx))
+        .lease_keep_alive(conn.stream_request(UnboundedReceiverStream::new(rx)))
         .await?;
     Ok((tx, resp.into_inner()))
 }

@@ -11,6 +11,7 @@
 //! - [`endpoint`]: `endpoint status`, `endpoint health` and `endpoint hashkv`;
 //! - [`member`]: `member add|remove|update|promote|list`;
 //! - [`alarm`]: `alarm list|disarm`;
+//! - [`auth`]: `auth enable|disable|status`, `user ...`, `role ...` and the `--user` login;
 //! - [`maintenance`]: `defrag` and `move-leader`;
 //! - [`snapshot`]: `snapshot save`;
 //! - [`output`], [`table`], [`gofmt`]: etcdctl's simple/json/table/fields printers and
@@ -21,6 +22,7 @@
 //! them as `Error: <message>` on stderr.
 
 pub mod alarm;
+pub mod auth;
 pub mod client;
 pub mod endpoint;
 pub mod gofmt;
@@ -158,6 +160,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ETCDCTL_HEX", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", action = ArgAction::Set)]
     pub hex: bool,
+
+    /// username[:password] for authentication (prompt if password is not supplied)
+    #[arg(long, global = true, env = "ETCDCTL_USER")]
+    pub user: Option<String>,
+
+    /// password for authentication (if this option is used, --user option shouldn't include password)
+    #[arg(long, global = true, env = "ETCDCTL_PASSWORD")]
+    pub password: Option<String>,
 }
 
 /// The etcdctl commands keelctl implements.
@@ -194,6 +204,15 @@ pub enum Command {
     /// Manages etcd node snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Enable or disable authentication
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// User related commands
+    #[command(subcommand)]
+    User(auth::UserCommand),
+    /// Role related commands
+    #[command(subcommand)]
+    Role(auth::RoleCommand),
     /// Prints the version of keelctl
     Version,
 }
@@ -577,6 +596,9 @@ pub struct Ctx {
     pub command_timeout: Duration,
     /// Whether `--command-timeout` (or `ETCDCTL_COMMAND_TIMEOUT`) was given.
     pub command_timeout_set: bool,
+    /// `--user` and `--password`: log in after connecting.
+    pub user: Option<String>,
+    pub password: Option<String>,
 }
 
 /// etcdctl's default `--command-timeout`.
@@ -596,6 +618,8 @@ impl Ctx {
             dial_timeout: g.dial_timeout,
             command_timeout: g.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
             command_timeout_set: g.command_timeout.is_some(),
+            user: g.user.clone(),
+            password: g.password.clone(),
         }
     }
 
@@ -605,7 +629,20 @@ impl Ctx {
 
     /// Connects to the first reachable endpoint of `--endpoints`.
     pub async fn connect(&self) -> Result<Conn, CtlError> {
-        client::dial_any(&self.endpoints, self.dial_timeout, self.command_timeout).await
+        let conn =
+            client::dial_any(&self.endpoints, self.dial_timeout, self.command_timeout).await?;
+        self.log_in(conn).await
+    }
+
+    /// With `--user`, authenticates on `conn` so that its requests carry the token.
+    pub async fn log_in(&self, conn: Conn) -> Result<Conn, CtlError> {
+        match &self.user {
+            None => Ok(conn),
+            Some(user) => {
+                let token = auth::login(&conn, user, self.password.as_deref()).await?;
+                conn.with_token(&token)
+            }
+        }
     }
 }
 
@@ -660,6 +697,9 @@ pub async fn run_async(cli: Cli) -> anyhow::Result<()> {
         Command::Defrag(a) => maintenance::defrag(&ctx, &a).await?,
         Command::MoveLeader(a) => maintenance::move_leader(&ctx, &a).await?,
         Command::Snapshot(SnapshotCommand::Save(a)) => snapshot::save(&ctx, &a).await?,
+        Command::Auth(c) => auth::auth(&ctx, &c).await?,
+        Command::User(c) => auth::user(&ctx, &c).await?,
+        Command::Role(c) => auth::role(&ctx, &c).await?,
         Command::Version => {
             let text = format!(
                 "keelctl version: {}\nAPI version: 3.4\n",

@@ -103,9 +103,10 @@ async fn fetch(
     let conn = client::dial(ep, ctx.dial_timeout, ctx.command_timeout)
         .await
         .map_err(|e| e.message)?;
+    let conn = ctx.log_in(conn).await.map_err(|e| e.message)?;
     // No gRPC deadline on the request: `--command-timeout`, when given, bounds the whole
     // save (see `save`), so that running out of time always reads as etcdctl's message.
-    let req = tonic::Request::new(SnapshotRequest {});
+    let req = conn.stream_request(SnapshotRequest {});
     let mut m = conn.maintenance();
     let mut stream = m
         .snapshot(req)

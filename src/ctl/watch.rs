@@ -650,7 +650,7 @@ impl Watcher {
             sub.create.clone(),
         )));
         self.in_flight = Some(key);
-        let mut req = tonic::Request::new(UnboundedReceiverStream::new(rx));
+        let mut req = self.conn.stream_request(UnboundedReceiverStream::new(rx));
         // clientv3.WithRequireLeader, as etcdctl watches with it.
         req.metadata_mut()
             .insert("hasleader", MetadataValue::from_static("true"));

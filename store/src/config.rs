@@ -64,6 +64,13 @@ pub struct MemberConfig {
     /// system's choice). Fault-injection tests give each member its own loopback address so
     /// that a proxy on the peer links can tell who is talking.
     pub peer_source_ip: Option<std::net::IpAddr>,
+    /// `--client-cert-auth`: clients must present a certificate signed by the trusted CA, and
+    /// its CN names the user when the request carries no token.
+    pub client_cert_auth: bool,
+    /// `--bcrypt-cost`: the work factor of stored password hashes (etcd: 10).
+    pub bcrypt_cost: u32,
+    /// `--auth-token-ttl`: how long a token lives after its last use (etcd: 300 s).
+    pub auth_token_ttl: Duration,
 }
 
 impl MemberConfig {
@@ -93,6 +100,9 @@ impl MemberConfig {
             quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
             auto_compaction: AutoCompaction::Off,
             peer_source_ip: None,
+            client_cert_auth: false,
+            bcrypt_cost: 10,
+            auth_token_ttl: crate::auth::tokens::DEFAULT_TOKEN_TTL,
         }
     }
 }

@@ -60,6 +60,42 @@ pub enum StoreError {
     LearnerNotReady,
     #[error("etcdserver: re-configuration failed due to not enough started members")]
     MemberNotEnoughStarted,
+    #[error("etcdserver: too many requests")]
+    TooManyRequests,
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("etcdserver: permission not given")]
+    PermissionNotGiven,
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
     /// The backend file could not be read or written.
     #[error("storage error: {0}")]
     Storage(String),
@@ -94,7 +130,24 @@ impl StoreError {
             | Self::MemberNotLearner
             | Self::LearnerNotReady
             | Self::MemberNotEnoughStarted => Code::FailedPrecondition,
-            Self::NoSpace => Code::ResourceExhausted,
+            Self::NoSpace | Self::TooManyRequests => Code::ResourceExhausted,
+            Self::RootUserNotExist
+            | Self::RootRoleNotExist
+            | Self::UserAlreadyExist
+            | Self::UserNotFound
+            | Self::RoleAlreadyExist
+            | Self::RoleNotFound
+            | Self::RoleNotGranted
+            | Self::PermissionNotGranted
+            | Self::AuthNotEnabled => Code::FailedPrecondition,
+            Self::UserEmpty
+            | Self::RoleEmpty
+            | Self::AuthFailed
+            | Self::PermissionNotGiven
+            | Self::InvalidAuthMgmt
+            | Self::AuthOldRevision => Code::InvalidArgument,
+            Self::PermissionDenied => Code::PermissionDenied,
+            Self::InvalidAuthToken => Code::Unauthenticated,
             Self::MemberNotFound => Code::NotFound,
             Self::MemberBadUrls => Code::InvalidArgument,
             Self::Storage(_) | Self::Corrupt(_) => Code::Internal,

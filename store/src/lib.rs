@@ -5,6 +5,7 @@
 //! - `lease`: the leader's lessor (lease expiry, revocation, checkpoints).
 //! - `server`: the etcd v3 gRPC services and the peer service of one member.
 
+pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod error;

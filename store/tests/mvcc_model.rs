@@ -508,7 +508,8 @@ impl Model {
             CommandRequest::Compaction(_)
             | CommandRequest::LeaseGrant(_)
             | CommandRequest::LeaseCheckpoint(_)
-            | CommandRequest::Alarm(_) => unreachable!(),
+            | CommandRequest::Alarm(_)
+            | CommandRequest::Auth(_) => unreachable!(),
         };
         if let Some((snapshot, events)) = write.finish() {
             self.revs.push(snapshot);
@@ -1282,6 +1283,7 @@ impl Write {
             }),
         };
         Command {
+            auth_header: None,
             request: Some(request),
         }
     }
@@ -1596,6 +1598,7 @@ impl Harness {
             let mut batch = fresh.begin_apply().expect("begin");
             for id in [2, 5] {
                 let cmd = Command {
+                    auth_header: None,
                     request: Some(CommandRequest::LeaseGrant(LeaseGrantRequest {
                         ttl: 1000,
                         id,
@@ -1605,6 +1608,7 @@ impl Harness {
             }
             for (key, value, lease) in [("a", "old", 2), ("zz", "gone", 0), ("a", "older", 5)] {
                 let cmd = Command {
+                    auth_header: None,
                     request: Some(CommandRequest::Put(PutRequest {
                         key: key.into(),
                         value: value.into(),
@@ -1615,6 +1619,7 @@ impl Harness {
                 batch.execute(&cmd).expect("execute");
             }
             let compact = Command {
+                auth_header: None,
                 request: Some(CommandRequest::Compaction(CompactionRequest {
                     revision: 2,
                     physical: false,
@@ -1713,6 +1718,7 @@ impl Store {
         let mut batch = self.mvcc.begin_apply().expect("begin");
         let result = batch
             .execute(&Command {
+                auth_header: None,
                 request: Some(request),
             })
             .expect("execute");
@@ -2407,7 +2413,10 @@ fn compaction_in_a_batch_does_not_disturb_readers_of_the_latest_revision() {
         }),
     ] {
         batch
-            .execute(&Command { request: Some(cmd) })
+            .execute(&Command {
+                request: Some(cmd),
+                auth_header: None,
+            })
             .expect("execute");
         // Until the batch commits, readers see the empty store at revision 1.
         let resp = s
@@ -2431,6 +2440,7 @@ fn cluster_id_can_be_set_while_a_batch_is_applied() {
         std::thread::sleep(Duration::from_millis(50));
         let applier = scope.spawn(move || {
             let put = Command {
+                auth_header: None,
                 request: Some(CommandRequest::Put(put_req("a", "1"))),
             };
             let result = batch
@@ -2642,7 +2652,10 @@ fn applied_events_carry_the_previous_values() {
         }),
     ] {
         batch
-            .execute(&Command { request: Some(cmd) })
+            .execute(&Command {
+                request: Some(cmd),
+                auth_header: None,
+            })
             .expect("execute");
     }
     let applied = batch.commit(&RaftMeta::default()).expect("commit");
@@ -2753,6 +2766,7 @@ fn leases_are_published_with_their_batch() {
     let s = Store::new();
     let mut batch = s.mvcc.begin_apply().expect("begin");
     let grant = Command {
+        auth_header: None,
         request: Some(CommandRequest::LeaseGrant(LeaseGrantRequest {
             ttl: 10,
             id: 1,

@@ -107,6 +107,7 @@ type Receiver = mpsc::Receiver<EncodedWatchResponse>;
 
 fn command(request: CommandRequest) -> Command {
     Command {
+        auth_header: None,
         request: Some(request),
     }
 }

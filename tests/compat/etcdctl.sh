@@ -333,4 +333,118 @@ etcdctl --endpoints "$tiny" compaction --physical "$rev" >/dev/null
 etcdctl --endpoints "$tiny" defrag >/dev/null
 check "$(basename "${clients[-1]}") alarm disarm" "$("${clients[-1]}" --endpoints "$tiny" alarm disarm)" '^memberID:[0-9]+ alarm:NOSPACE $'
 check "writes after disarm" "$(etcdctl --endpoints "$tiny" put small 1)" '^OK$'
+# Authentication and authorization: the same users, roles and permissions on etcd and on keel
+# up, then allowed and denied operations; every line etcdctl prints must be the same. Each
+# command goes to one endpoint in turn, so a token from one Keel member is used on the others.
+auth_scenario() { # endpoints (comma-separated) [client]
+  local client="${2:-etcdctl}" i=0
+  IFS=, read -r -a eps <<<"$1"
+  run() {
+    local ep="${eps[$((i % ${#eps[@]}))]}"
+    i=$((i + 1))
+    echo "\$ etcdctl $*"
+    "$client" --endpoints "$ep" "$@" 2>&1 | grep -v '"level":"warn"' || echo "(exit $?)"
+  }
+  local alice=(--user alice:secret) root=(--user root:rootpw)
+  run role add dev
+  run role add dev
+  run role grant-permission dev readwrite app/ --prefix
+  run role grant-permission dev read cfg
+  run role grant-permission dev write logs/ logs0
+  run role get dev
+  run user add alice:secret
+  run user add alice:again
+  run auth enable
+  run user add root:rootpw
+  run user grant-role alice dev
+  run user grant-role alice nosuchrole
+  run user get alice
+  run user list
+  run role list
+  run put cfg v1
+  run put other o1
+  run auth enable
+  run user get root
+  run auth enable
+  run get cfg
+  run "${alice[@]%:*}:wrong" get cfg
+  run --user nobody:pw get cfg
+  run "${alice[@]}" get cfg
+  run "${alice[@]}" put cfg v2
+  run "${alice[@]}" put app/x 1
+  run "${alice[@]}" put app/y 2 --prev-kv
+  run "${alice[@]}" get --prefix app/
+  run "${alice[@]}" get --prefix app
+  run "${alice[@]}" get other
+  run "${alice[@]}" put other o2
+  run "${alice[@]}" put logs/1 l
+  run "${alice[@]}" get logs/1
+  run "${alice[@]}" del app/x
+  run "${alice[@]}" del --prefix ""
+  echo 'value("cfg") = "v1"
+
+put app/t yes
+
+put app/t no
+' | run "${alice[@]}" txn
+  echo 'value("other") = "o1"
+
+put app/t yes
+
+' | run "${alice[@]}" txn
+  echo '
+
+put app/t yes
+
+put other no
+' | run "${alice[@]}" txn
+  run "${alice[@]}" user list
+  run "${alice[@]}" role add hacker
+  run "${alice[@]}" auth disable
+  run "${root[@]}" get other
+  run "${root[@]}" user list
+  run "${root[@]}" role revoke-permission dev cfg
+  run "${root[@]}" role revoke-permission dev cfg
+  run "${alice[@]}" get cfg
+  run "${root[@]}" user revoke-role root root
+  run "${root[@]}" user delete root
+  run "${root[@]}" role delete root
+  echo "\$ etcdctl watch other (alice)"
+  timeout 2 "$client" --endpoints "${eps[0]}" "${alice[@]}" watch other 2>&1 | grep -v '"level"' || true
+  echo "\$ etcdctl watch --prefix app/ (alice, then put app/w)"
+  timeout 2 "$client" --endpoints "${eps[0]}" "${alice[@]}" watch --prefix app/ >"$work/auth-watch.out" 2>&1 &
+  local watcher=$!
+  sleep 0.5
+  "$client" --endpoints "${eps[0]}" "${alice[@]}" put app/w 1 >/dev/null || true
+  wait "$watcher" || true
+  cat "$work/auth-watch.out"
+  local lease
+  lease=$("$client" --endpoints "${eps[0]}" "${root[@]}" lease grant 100 | awk '{print $2}')
+  echo "\$ etcdctl lease grant 100 (root)"
+  run "${root[@]}" put other leased --lease="$lease"
+  run "${alice[@]}" lease revoke "$lease"
+  run "${root[@]}" lease revoke "$lease"
+  run "${root[@]}" user delete alice
+  run "${alice[@]}" get cfg
+  run "${root[@]}" auth disable
+  run get other
+  run auth disable
+}
+echo "compat: running the auth scenario with etcdctl against keel up" >&2
+auth_scenario "$keel_eps" | normalise >"$work/keel-auth.out"
+echo "compat: running the auth scenario with etcdctl against etcd" >&2
+auth_scenario "$etcd_ep" | normalise >"$work/etcd-auth.out"
+if ! diff -u "$work/etcd-auth.out" "$work/keel-auth.out"; then
+  echo "compat: FAILED: etcdctl's auth scenario against Keel differs from etcd (- etcd, + keel)" >&2
+  exit 1
+fi
+echo "compat: auth scenario identical to etcd ($(grep -c '^\$ etcdctl' "$work/keel-auth.out") commands)"
+if [ -x "$keelctl" ]; then
+  auth_scenario "$keel_single" "$keelctl" | normalise >"$work/keelctl-auth.out"
+  if ! diff -u "$work/keel-auth.out" "$work/keelctl-auth.out"; then
+    echo "compat: FAILED: keelctl's auth scenario output differs from etcdctl's (- etcdctl, + keelctl)" >&2
+    exit 1
+  fi
+  echo "compat: keelctl prints the same as etcdctl for the auth scenario"
+fi
 echo "compat: all etcdctl checks passed"

@@ -40,6 +40,8 @@ pub mod meta {
     pub const MEMBERSHIP: &str = "membership";
     /// Raised alarms: an encoded `etcdserverpb.AlarmResponse` (only its `alarms`).
     pub const ALARMS: &str = "alarms";
+    /// Users, roles and the auth switch: an encoded `keelraft.AuthState`.
+    pub const AUTH: &str = "auth";
 }
 
 pub struct Backend {

@@ -361,6 +361,7 @@ impl Lessor {
 
 fn checkpoint_command(checkpoints: Vec<LeaseCheckpoint>) -> Command {
     Command {
+        auth_header: None,
         request: Some(CommandRequest::LeaseCheckpoint(LeaseCheckpointRequest {
             checkpoints,
         })),
@@ -390,6 +391,7 @@ async fn propose<P: Proposer>(
 async fn revoke_expired<P: Proposer>(proposer: Arc<P>, ids: Vec<i64>, timeout: Duration) {
     let proposals = ids.iter().map(|&id| {
         let command = Command {
+            auth_header: None,
             request: Some(CommandRequest::LeaseRevoke(LeaseRevokeRequest { id })),
         };
         let proposer = &proposer;

@@ -159,6 +159,7 @@ mod tests {
     #[test]
     fn only_applied_lease_commands_are_changes() {
         let grant = Command {
+            auth_header: None,
             request: Some(CommandRequest::LeaseGrant(LeaseGrantRequest {
                 ttl: 5,
                 id: 9,
@@ -180,6 +181,7 @@ mod tests {
             &mut out,
         );
         let checkpoint = Command {
+            auth_header: None,
             request: Some(CommandRequest::LeaseCheckpoint(LeaseCheckpointRequest {
                 checkpoints: vec![LeaseCheckpoint {
                     id: 9,

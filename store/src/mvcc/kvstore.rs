@@ -16,7 +16,7 @@
 
 use std::cmp::Ordering;
 use std::path::Path;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use keel_proto::etcdserverpb::alarm_request::AlarmAction;
 use keel_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
@@ -33,7 +33,8 @@ use keel_proto::etcdserverpb::{
 use keel_proto::keelraft::command::Request as CommandRequest;
 use keel_proto::keelraft::command_result::Result as CommandOutcome;
 use keel_proto::keelraft::{
-    Command, CommandError, CommandResult, LeaseRecord, RevisionRecord, StateMachineImage,
+    AuthApplied, AuthState, Command, CommandError, CommandResult, LeaseRecord, RevisionRecord,
+    StateMachineImage,
 };
 use keel_proto::mvccpb::event::EventType;
 use keel_proto::mvccpb::{Event, KeyValue};
@@ -44,6 +45,7 @@ use super::index::Index;
 use super::key_range::KeyRange;
 use super::leases::{LeaseInfo, Leases};
 use super::revision::Revision;
+use crate::auth::{Auth, TokenEffect};
 use crate::backend::{self, Backend, KV, LEASES, META};
 use crate::error::{Result, StoreError};
 
@@ -96,6 +98,8 @@ struct State {
 pub struct Mvcc {
     pub(super) backend: Backend,
     state: RwLock<State>,
+    /// Users, roles and tokens: replicated with the data, consulted by every request.
+    pub auth: Auth,
 }
 
 impl Mvcc {
@@ -103,6 +107,10 @@ impl Mvcc {
     pub fn open(path: &Path) -> Result<Self> {
         let backend = Backend::open(path)?;
         let state = load_state(&backend)?;
+        let auth = Auth::default();
+        auth.publish(Arc::new(read_auth(
+            &backend.begin_read()?.open_table(META)?,
+        )?));
         tracing::info!(
             path = %path.display(),
             revision = state.current,
@@ -113,6 +121,7 @@ impl Mvcc {
         Ok(Self {
             backend,
             state: RwLock::new(state),
+            auth,
         })
     }
 
@@ -288,6 +297,8 @@ impl Mvcc {
             compacted: state.compacted,
             compaction: None,
             events: Vec::new(),
+            auth: None,
+            token_effects: Vec::new(),
             txn,
         })
     }
@@ -349,6 +360,7 @@ impl Mvcc {
                 image.cluster_id.to_be_bytes().as_slice(),
             )?;
             write_alarms(&mut meta_table, &image.alarms)?;
+            write_auth(&mut meta_table, &image.auth.clone().unwrap_or_default())?;
             write_raft_meta(&mut meta_table, meta)?;
         }
         let mut state = self.write_state();
@@ -361,6 +373,9 @@ impl Mvcc {
             cluster_id: image.cluster_id,
             alarms: image.alarms.clone(),
         };
+        self.auth
+            .publish(Arc::new(image.auth.clone().unwrap_or_default()));
+        self.auth.apply_token_effects(&[TokenEffect::RevokeAll]);
         tracing::info!(
             revision = state.current,
             keys = state.index.key_count(),
@@ -409,6 +424,7 @@ pub fn image_of(txn: &redb::ReadTransaction) -> Result<StateMachineImage> {
         cluster_id,
         leases,
         alarms: read_alarms(&meta_table)?,
+        auth: Some(read_auth(&meta_table)?),
     };
     Ok(image)
 }
@@ -488,6 +504,19 @@ fn read_alarms<T: ReadableTable<&'static str, &'static [u8]>>(
         Some(bytes) => Ok(AlarmResponse::decode(bytes.as_slice())?.alarms),
         None => Ok(Vec::new()),
     }
+}
+
+fn read_auth<T: ReadableTable<&'static str, &'static [u8]>>(meta: &T) -> Result<AuthState> {
+    match backend::read_bytes(meta, backend::meta::AUTH)? {
+        Some(bytes) => AuthState::decode(bytes.as_slice())
+            .map_err(|err| StoreError::Corrupt(format!("auth state: {err}"))),
+        None => Ok(AuthState::default()),
+    }
+}
+
+fn write_auth(meta: &mut Table<&str, &[u8]>, auth: &AuthState) -> Result<()> {
+    meta.insert(backend::meta::AUTH, auth.encode_to_vec().as_slice())?;
+    Ok(())
 }
 
 fn write_alarms(meta: &mut Table<&str, &[u8]>, alarms: &[AlarmMember]) -> Result<()> {
@@ -720,6 +749,10 @@ pub struct ApplyBatch<'a> {
     compaction: Option<i64>,
     /// Events of the changes made so far, in revision order.
     events: Vec<Event>,
+    /// The auth state as changed by this batch, published by `commit`.
+    auth: Option<AuthState>,
+    /// What this batch's logins and user changes ask of the token table, done by `commit`.
+    token_effects: Vec<TokenEffect>,
 }
 
 impl ApplyBatch<'_> {
@@ -743,6 +776,25 @@ impl ApplyBatch<'_> {
         let Some(request) = &command.request else {
             return Err(StoreError::Corrupt("command without a request".into()));
         };
+        if let Some(header) = &command.auth_header {
+            // Checked against an auth state that has changed since (etcd's ErrAuthOldRevision).
+            let auth = self.auth_state();
+            if auth.enabled && header.auth_revision < auth.revision {
+                return Err(StoreError::AuthOldRevision);
+            }
+        }
+        if let CommandRequest::Auth(auth_command) = request {
+            let Some(auth_request) = &auth_command.request else {
+                return Err(StoreError::Corrupt("auth command without a request".into()));
+            };
+            let mut auth = self.auth_state().as_ref().clone();
+            let effect = crate::auth::apply::apply(&mut auth, auth_request)?;
+            write_auth(&mut self.txn.open_table(META)?, &auth)?;
+            let auth_revision = auth.revision;
+            self.auth = Some(auth);
+            self.token_effects.push(effect);
+            return Ok(CommandOutcome::Auth(AuthApplied { auth_revision }));
+        }
         let mut guard = self.mvcc.write_state();
         let state = &mut *guard;
         if has_nospace(&state.alarms) && adds_data(request) {
@@ -794,11 +846,24 @@ impl ApplyBatch<'_> {
                 write_alarms(&mut self.txn.open_table(META)?, &state.alarms)?;
                 CommandOutcome::Alarm(response)
             }
+            CommandRequest::Auth(_) => {
+                return Err(StoreError::Corrupt(
+                    "auth command reached the KV path".into(),
+                ));
+            }
         };
         if writer.sub > 0 {
             self.current += 1;
         }
         Ok(outcome)
+    }
+
+    /// The auth state this batch's commands see: the published one plus this batch's changes.
+    fn auth_state(&self) -> Arc<AuthState> {
+        match &self.auth {
+            Some(auth) => Arc::new(auth.clone()),
+            None => self.mvcc.auth.state(),
+        }
     }
 
     /// Commits the batch together with the Raft state it brings the store to, then publishes
@@ -827,6 +892,10 @@ impl ApplyBatch<'_> {
                 state.current = self.current;
             }
         }
+        if let Some(auth) = self.auth {
+            self.mvcc.auth.publish(Arc::new(auth));
+        }
+        self.mvcc.auth.apply_token_effects(&self.token_effects);
         Ok(Applied {
             events: self.events,
             revision: self.current,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::auth::Caller;
 use keel_proto::etcdserverpb::cluster_server::Cluster;
 use keel_proto::etcdserverpb::{
     MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
@@ -40,6 +41,8 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        // As etcd: changing the membership takes an administrator.
+        Caller::of(&self.member, &request)?.check_admin()?;
         match self
             .change(ChangeRequest::Add(request.into_inner()))
             .await?
@@ -53,6 +56,8 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        // As etcd: changing the membership takes an administrator.
+        Caller::of(&self.member, &request)?.check_admin()?;
         match self
             .change(ChangeRequest::Remove(request.into_inner()))
             .await?
@@ -66,6 +71,8 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        // As etcd: changing the membership takes an administrator.
+        Caller::of(&self.member, &request)?.check_admin()?;
         match self
             .change(ChangeRequest::Update(request.into_inner()))
             .await?
@@ -92,6 +99,8 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        // As etcd: changing the membership takes an administrator.
+        Caller::of(&self.member, &request)?.check_admin()?;
         match self
             .change(ChangeRequest::Promote(request.into_inner()))
             .await?

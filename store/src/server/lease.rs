@@ -26,7 +26,9 @@ use openraft::async_runtime::WatchReceiver;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::Caller;
 use super::member::{Leader, Member};
+use crate::auth::Access;
 use crate::error::StoreError;
 use crate::lease::{LeaseError, Proposer};
 use crate::raft::network::PeerClient;
@@ -66,10 +68,12 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        // As etcd: granting needs no permission, but a bad token is still refused.
+        let caller = Caller::of(&self.member, &request)?;
         let request = self.member.lessor.prepare_grant(request.into_inner());
         let request = CommandRequest::LeaseGrant(request);
         super::quota::check(&self.member, &request).await?;
-        match self.member.propose_request(request).await? {
+        match self.member.propose_as(&caller, request).await? {
             CommandOutcome::LeaseGrant(mut response) => {
                 let revision = response.header.map_or(0, |h| h.revision);
                 tracing::debug!(lease = %format!("{:016x}", response.id), ttl = response.ttl, "lease granted");
@@ -84,11 +88,20 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let caller = Caller::of(&self.member, &request)?;
         let request = request.into_inner();
         let id = request.id;
+        // Revoking deletes the lease's keys: the caller must be allowed to delete every one.
+        if caller.state.enabled
+            && let Some(lease) = self.member.mvcc.lease(id)
+        {
+            for key in &lease.keys {
+                caller.check(Access::Write, key, &[])?;
+            }
+        }
         match self
             .member
-            .propose_request(CommandRequest::LeaseRevoke(request))
+            .propose_as(&caller, CommandRequest::LeaseRevoke(request))
             .await?
         {
             CommandOutcome::LeaseRevoke(mut response) => {

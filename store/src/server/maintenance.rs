@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::auth::Caller;
 use futures::Stream;
 use keel_proto::etcdserverpb::alarm_request::AlarmAction;
 use keel_proto::etcdserverpb::maintenance_server::{Maintenance, MaintenanceServer};
@@ -69,11 +70,13 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
+        let caller = Caller::of(&self.member, &request)?;
         let request = request.into_inner();
         let member = &self.member;
         let alarms = match request.action() {
             AlarmAction::Get => alarms_of_type(&member.mvcc.alarms(), request.alarm),
             AlarmAction::Activate | AlarmAction::Deactivate => {
+                caller.check_admin()?;
                 match member
                     .propose_request(CommandRequest::Alarm(request))
                     .await?
@@ -114,8 +117,9 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _: Request<DefragmentRequest>,
+        request: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        Caller::of(&self.member, &request)?.check_admin()?;
         let member = &self.member;
         let before = member.mvcc.db_size();
         tracing::info!(db_size = before, "defragmenting");
@@ -133,7 +137,8 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        Caller::of(&self.member, &request)?.check_admin()?;
         let mvcc = self.member.mvcc.clone();
         let (hash, revision) = blocking(move || mvcc.hash()).await?;
         Ok(Response::new(HashResponse {
@@ -146,6 +151,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        Caller::of(&self.member, &request)?.check_admin()?;
         let revision = request.into_inner().revision;
         let mvcc = self.member.mvcc.clone();
         let hashed = blocking(move || mvcc.hash_kv(revision)).await?;
@@ -161,8 +167,9 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _: Request<SnapshotRequest>,
+        request: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
+        Caller::of(&self.member, &request)?.check_admin()?;
         let mvcc = self.member.mvcc.clone();
         let (image, _) = blocking(move || mvcc.export_image()).await?;
         let revision = image.current_revision;
@@ -193,6 +200,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
+        Caller::of(&self.member, &request)?.check_admin()?;
         let target = request.into_inner().target_id;
         let member = &self.member;
         if !matches!(member.leader(None), Leader::Me) {

@@ -195,6 +195,7 @@ impl Member {
     ) -> Result<CommandOutcome, tonic::Status> {
         let result = self
             .propose(Command {
+                auth_header: None,
                 request: Some(request),
             })
             .await?;

@@ -6,6 +6,7 @@
 //! state but whose state machine file is missing or unreadable refuses to start: it must never
 //! come up empty and let Raft believe it still holds what it acknowledged.
 
+pub mod auth;
 pub mod cluster;
 pub mod compactor;
 pub mod kv;
@@ -19,6 +20,7 @@ pub mod peer;
 pub mod quota;
 pub mod read_index;
 pub mod restore;
+pub mod tls;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -130,6 +132,7 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
     };
     mvcc.init_cluster_id(identity.cluster_id)
         .map_err(|e| data_dir_error(&db_path, e))?;
+    mvcc.auth.tokens.set_ttl(config.auth_token_ttl);
 
     let raft_config = openraft::Config {
         cluster_name: "keel".into(),
@@ -335,6 +338,7 @@ pub async fn serve(
                 member.clone(),
             )))
             .add_service(maintenance::MaintenanceService::server(member.clone()))
+            .add_service(auth::AuthService::server(member.clone()))
             .add_service(watch::WatchServer::new(member.clone(), max_decoding));
         tracing::info!(%url, "serving clients");
         servers.spawn(run_router(router, url, listener, stop_rx.clone()));

@@ -21,7 +21,10 @@ use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::{Grpc, NamedService, StreamingService};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::Caller;
 use super::member::Member;
+use crate::auth::Access;
+use crate::error::StoreError;
 use crate::mvcc::key_range::KeyRange;
 use crate::watch::{EncodedWatchResponse, StreamSender, WatchHub, WatchSpec};
 
@@ -59,7 +62,16 @@ impl StreamingService<WatchRequest> for WatchMethod {
 
     fn call(&mut self, request: Request<Streaming<WatchRequest>>) -> Self::Future {
         let member = self.0.clone();
-        Box::pin(async move { Ok(Response::new(open_stream(member, request.into_inner()))) })
+        // Who is watching is settled when the stream opens (its token or certificate); each
+        // watcher's range is checked against the auth state when it is created.
+        let caller = Caller::of(&member, &request).map(|caller| caller.user);
+        Box::pin(async move {
+            Ok(Response::new(open_stream(
+                member,
+                caller,
+                request.into_inner(),
+            )))
+        })
     }
 }
 
@@ -94,13 +106,18 @@ where
 
 /// Starts serving one client stream: a task reads its requests; the returned stream carries
 /// every response of every watcher on it.
-fn open_stream(member: Arc<Member>, requests: Streaming<WatchRequest>) -> ResponseStream {
+fn open_stream(
+    member: Arc<Member>,
+    caller: Result<Option<String>, StoreError>,
+    requests: Streaming<WatchRequest>,
+) -> ResponseStream {
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     let hub = member.watch_hub.clone();
     let stream = hub.new_stream();
     let progress_interval = member.config.watch_progress_notify_interval;
     tokio::spawn(serve_requests(
-        hub,
+        member,
+        caller,
         stream,
         requests,
         sender,
@@ -110,12 +127,14 @@ fn open_stream(member: Arc<Member>, requests: Streaming<WatchRequest>) -> Respon
 }
 
 async fn serve_requests(
-    hub: Arc<WatchHub>,
+    member: Arc<Member>,
+    caller: Result<Option<String>, StoreError>,
     stream: u64,
     mut requests: Streaming<WatchRequest>,
     sender: StreamSender,
     progress_interval: Duration,
 ) {
+    let hub = member.watch_hub.clone();
     let mut next_watch_id = 0i64;
     let mut progress = tokio::time::interval(progress_interval);
     progress.tick().await;
@@ -133,7 +152,19 @@ async fn serve_requests(
         };
         let reply = match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
-                create_watcher(&hub, stream, create, &sender, &mut next_watch_id)
+                if watch_permitted(&member, &caller, &create) {
+                    create_watcher(&hub, stream, create, &sender, &mut next_watch_id)
+                } else {
+                    // etcd's answer, reason text included (a gRPC status rendered by Go).
+                    Some(WatchResponse {
+                        header: Some(hub.header(hub.current_revision())),
+                        watch_id: create.watch_id,
+                        created: true,
+                        canceled: true,
+                        cancel_reason: PERMISSION_DENIED_REASON.to_string(),
+                        ..Default::default()
+                    })
+                }
             }
             Some(RequestUnion::CancelRequest(cancel)) => {
                 if !hub.cancel(stream, cancel.watch_id) {
@@ -163,6 +194,28 @@ async fn serve_requests(
         }
     }
     hub.close_stream(stream);
+}
+
+/// What etcd puts in a refused watcher's cancel reason.
+const PERMISSION_DENIED_REASON: &str =
+    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+
+/// May the stream's caller watch the range `create` asks for?
+fn watch_permitted(
+    member: &Member,
+    caller: &Result<Option<String>, StoreError>,
+    create: &WatchCreateRequest,
+) -> bool {
+    let state = member.mvcc.auth.state();
+    if !state.enabled {
+        return true;
+    }
+    let Ok(user) = caller.clone() else {
+        return false;
+    };
+    Caller { user, state }
+        .check(Access::Read, &create.key, &create.range_end)
+        .is_ok()
 }
 
 /// Validates and registers a watcher. Its `created` response is queued before it can receive
