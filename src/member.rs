@@ -51,6 +51,26 @@ pub struct StoreArgs {
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, default_value_t = 128)]
     pub max_txn_ops: usize,
+    /// Maximum concurrent streams that each client can open at a time.
+    #[arg(long, default_value_t = u32::MAX)]
+    pub max_concurrent_streams: u32,
+    /// Minimum duration interval that a client should wait before pinging server (e.g. 5s);
+    /// pings more frequent than this are not answered specially (hyper has no ping policy):
+    /// accepted for etcd compatibility.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub grpc_keepalive_min_time: Duration,
+    /// Frequency duration of server-to-client ping to check if a connection is alive (e.g. 2h).
+    #[arg(long, default_value = "2h", value_parser = parse_duration)]
+    pub grpc_keepalive_interval: Duration,
+    /// Additional duration of wait before closing a non-responsive connection (e.g. 20s).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub grpc_keepalive_timeout: Duration,
+    /// Most watchers one gRPC watch stream may hold; a create beyond it is refused.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_watchers_per_stream: usize,
+    /// Most leases the cluster holds; a grant beyond it gets "etcdserver: too many requests".
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_leases: usize,
     /// Number of committed transactions to trigger a snapshot (after which the log is purged).
     #[arg(long, default_value_t = 10000)]
     pub snapshot_count: u64,
@@ -182,6 +202,11 @@ impl StoreArgs {
         config.election_timeout = Duration::from_millis(self.election_timeout);
         config.max_request_bytes = self.max_request_bytes;
         config.max_txn_ops = self.max_txn_ops;
+        config.max_concurrent_streams = self.max_concurrent_streams;
+        config.grpc_keepalive_interval = self.grpc_keepalive_interval;
+        config.grpc_keepalive_timeout = self.grpc_keepalive_timeout;
+        config.max_watchers_per_stream = self.max_watchers_per_stream.max(1);
+        config.max_leases = self.max_leases;
         config.snapshot_count = self.snapshot_count.max(1);
         config.snapshot_catchup_entries = self.experimental_snapshot_catchup_entries;
         config.watch_progress_notify_interval = self.experimental_watch_progress_notify_interval;

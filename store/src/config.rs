@@ -42,6 +42,16 @@ pub struct MemberConfig {
     pub max_request_bytes: usize,
     /// Most operations in one txn (etcd: 128).
     pub max_txn_ops: usize,
+    /// HTTP/2 streams one client connection may have open at once (etcd: unlimited, u32::MAX).
+    pub max_concurrent_streams: u32,
+    /// How often the member pings an idle client connection (etcd: 2 h), and how long it then
+    /// waits for the answer before closing it (etcd: 20 s).
+    pub grpc_keepalive_interval: Duration,
+    pub grpc_keepalive_timeout: Duration,
+    /// Most watchers on one gRPC watch stream.
+    pub max_watchers_per_stream: usize,
+    /// Most leases the cluster holds (checked where grants are taken).
+    pub max_leases: usize,
     /// Applied entries between Raft snapshots (after which the log is purged).
     pub snapshot_count: u64,
     /// Entries kept in the log behind a snapshot for slow followers.
@@ -91,6 +101,11 @@ impl MemberConfig {
             election_timeout: Duration::from_millis(1000),
             max_request_bytes: 1572864,
             max_txn_ops: 128,
+            max_concurrent_streams: u32::MAX,
+            grpc_keepalive_interval: Duration::from_secs(2 * 3600),
+            grpc_keepalive_timeout: Duration::from_secs(20),
+            max_watchers_per_stream: 100_000,
+            max_leases: 1_000_000,
             snapshot_count: 10_000,
             snapshot_catchup_entries: 5_000,
             request_timeout: Duration::from_secs(5),

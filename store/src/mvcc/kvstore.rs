@@ -219,6 +219,11 @@ impl Mvcc {
     }
 
     /// Every lease, without its keys.
+    /// How many leases exist.
+    pub fn lease_count(&self) -> usize {
+        self.read_state().leases.len()
+    }
+
     pub fn leases(&self) -> Vec<LeaseInfo> {
         self.read_state()
             .leases

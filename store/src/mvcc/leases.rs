@@ -33,6 +33,14 @@ impl Leases {
         self.leases.values()
     }
 
+    pub fn len(&self) -> usize {
+        self.leases.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.leases.is_empty()
+    }
+
     pub fn grant(&mut self, id: i64, ttl: i64, remaining_ttl: i64) {
         let lease = self.leases.entry(id).or_default();
         lease.id = id;

@@ -70,6 +70,9 @@ impl Lease for LeaseService {
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         // As etcd: granting needs no permission, but a bad token is still refused.
         let caller = Caller::of(&self.member, &request)?;
+        if self.member.mvcc.lease_count() >= self.member.config.max_leases {
+            return Err(StoreError::TooManyRequests.into());
+        }
         let request = self.member.lessor.prepare_grant(request.into_inner());
         let request = CommandRequest::LeaseGrant(request);
         super::quota::check(&self.member, &request).await?;

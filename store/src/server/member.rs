@@ -19,6 +19,9 @@ use crate::mvcc::Mvcc;
 use crate::raft::network::Peers;
 use crate::raft::{NodeId, Raft, TypeConfig};
 
+/// etcd's maxGapBetweenApplyAndCommitIndex.
+const MAX_APPLY_BACKLOG: u64 = 5000;
+
 /// How long to wait between looks for a leader while none is known.
 const LEADER_POLL: Duration = Duration::from_millis(20);
 
@@ -119,6 +122,7 @@ impl Member {
     /// Replicates `command` and returns what applying it produced. Request-level failures
     /// decided by the state machine come back as `Err` with etcd's code and message.
     pub async fn propose(&self, command: Command) -> Result<CommandResult, StoreError> {
+        self.check_apply_backlog()?;
         let deadline = Instant::now() + self.config.request_timeout;
         loop {
             let hint = match self.raft.client_write(command.clone()).await {
@@ -149,6 +153,20 @@ impl Member {
             }
             tokio::time::sleep(LEADER_POLL).await;
         }
+    }
+
+    /// etcd's back-pressure: while this member's state machine is more than
+    /// [`MAX_APPLY_BACKLOG`] entries behind what is committed, new proposals are refused with
+    /// "too many requests" rather than queued without bound.
+    fn check_apply_backlog(&self) -> Result<(), StoreError> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let committed = metrics.local_committed.map_or(0, |id| id.index);
+        let applied = metrics.last_applied.map_or(0, |id| id.index);
+        if committed.saturating_sub(applied) > MAX_APPLY_BACKLOG {
+            return Err(StoreError::TooManyRequests);
+        }
+        Ok(())
     }
 
     async fn forward(

@@ -315,8 +315,13 @@ pub async fn serve(
     let max_decoding = member.config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let mut servers = tokio::task::JoinSet::new();
 
+    let config = &member.config;
     let guarded = || {
-        tonic::transport::Server::builder().layer(learner::LearnerGuardLayer::new(member.clone()))
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(config.max_concurrent_streams)
+            .http2_keepalive_interval(Some(config.grpc_keepalive_interval))
+            .http2_keepalive_timeout(Some(config.grpc_keepalive_timeout))
+            .layer(learner::LearnerGuardLayer::new(member.clone()))
     };
     for (url, listener) in peer_listeners {
         let router = guarded().add_service(

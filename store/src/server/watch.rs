@@ -135,6 +135,10 @@ async fn serve_requests(
     progress_interval: Duration,
 ) {
     let hub = member.watch_hub.clone();
+    let max_watchers = member.config.max_watchers_per_stream;
+    // Watchers created on this stream, counted again from the hub at the limit (the server
+    // also ends watchers itself, e.g. on compaction).
+    let mut watchers = 0usize;
     let mut next_watch_id = 0i64;
     let mut progress = tokio::time::interval(progress_interval);
     progress.tick().await;
@@ -152,24 +156,42 @@ async fn serve_requests(
         };
         let reply = match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
-                if watch_permitted(&member, &caller, &create) {
-                    create_watcher(&hub, stream, create, &sender, &mut next_watch_id)
-                } else {
+                if watchers >= max_watchers {
+                    watchers = hub.stream_watchers(stream);
+                }
+                let refusal = if !watch_permitted(&member, &caller, &create) {
                     // etcd's answer, reason text included (a gRPC status rendered by Go).
-                    Some(WatchResponse {
+                    Some(PERMISSION_DENIED_REASON.to_string())
+                } else if watchers >= max_watchers {
+                    tracing::warn!(
+                        stream,
+                        max_watchers,
+                        "refused a watcher: the stream is at --max-watchers-per-stream"
+                    );
+                    Some(StoreError::TooManyRequests.to_string())
+                } else {
+                    None
+                };
+                match refusal {
+                    None => {
+                        watchers += 1;
+                        create_watcher(&hub, stream, create, &sender, &mut next_watch_id)
+                    }
+                    Some(reason) => Some(WatchResponse {
                         header: Some(hub.header(hub.current_revision())),
                         watch_id: create.watch_id,
                         created: true,
                         canceled: true,
-                        cancel_reason: PERMISSION_DENIED_REASON.to_string(),
+                        cancel_reason: reason,
                         ..Default::default()
-                    })
+                    }),
                 }
             }
             Some(RequestUnion::CancelRequest(cancel)) => {
                 if !hub.cancel(stream, cancel.watch_id) {
                     continue; // etcd ignores cancelling an unknown watcher
                 }
+                watchers = watchers.saturating_sub(1);
                 Some(WatchResponse {
                     header: Some(hub.header(hub.current_revision())),
                     watch_id: cancel.watch_id,

@@ -170,6 +170,14 @@ impl WatchHub {
         (registry.synced.len(), registry.unsynced.len())
     }
 
+    /// How many watchers `stream` has.
+    pub fn stream_watchers(&self, stream: u64) -> usize {
+        let registry = self.registry();
+        let on_stream = |(s, _): &&WatcherId| *s == stream;
+        registry.synced.keys().filter(on_stream).count()
+            + registry.unsynced.keys().filter(on_stream).count()
+    }
+
     /// Whether `watch_id` is in use on `stream`.
     pub fn exists(&self, stream: u64, watch_id: i64) -> bool {
         let registry = self.registry();
