@@ -36,6 +36,7 @@ pub mod watch;
 
 use std::ffi::OsString;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -158,6 +159,18 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ETCDCTL_HEX", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", action = ArgAction::Set)]
     pub hex: bool,
+
+    /// verify certificates of TLS-enabled secure servers using this CA bundle
+    #[arg(long, global = true, env = "ETCDCTL_CACERT")]
+    pub cacert: Option<PathBuf>,
+
+    /// identify secure client using this TLS certificate file
+    #[arg(long, global = true, env = "ETCDCTL_CERT")]
+    pub cert: Option<PathBuf>,
+
+    /// identify secure client using this TLS key file
+    #[arg(long, global = true, env = "ETCDCTL_KEY")]
+    pub key: Option<PathBuf>,
 }
 
 /// The etcdctl commands keelctl implements.
@@ -577,6 +590,8 @@ pub struct Ctx {
     pub command_timeout: Duration,
     /// Whether `--command-timeout` (or `ETCDCTL_COMMAND_TIMEOUT`) was given.
     pub command_timeout_set: bool,
+    /// `--cacert`, `--cert`, `--key`.
+    pub tls: client::TlsFiles,
 }
 
 /// etcdctl's default `--command-timeout`.
@@ -596,6 +611,11 @@ impl Ctx {
             dial_timeout: g.dial_timeout,
             command_timeout: g.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
             command_timeout_set: g.command_timeout.is_some(),
+            tls: client::TlsFiles {
+                cacert: g.cacert.clone(),
+                cert: g.cert.clone(),
+                key: g.key.clone(),
+            },
         }
     }
 
@@ -605,7 +625,13 @@ impl Ctx {
 
     /// Connects to the first reachable endpoint of `--endpoints`.
     pub async fn connect(&self) -> Result<Conn, CtlError> {
-        client::dial_any(&self.endpoints, self.dial_timeout, self.command_timeout).await
+        client::dial_any(
+            &self.endpoints,
+            self.dial_timeout,
+            self.command_timeout,
+            &self.tls,
+        )
+        .await
     }
 }
 
