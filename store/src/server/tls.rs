@@ -493,6 +493,84 @@ mod tests {
         assert_eq!(directory_string(0x02, b"x"), None);
     }
 
+    /// A CA, and a certificate it signed for `cn` (SAN localhost), all PEM: (ca, cert, key).
+    fn ca_and_leaf(cn: &str) -> (String, String, String) {
+        let mut ca_params = rcgen::CertificateParams::default();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (ca.pem(), cert.pem(), key.serialize_pem())
+    }
+
+    /// The whole path: a client certificate presented in the handshake done by [`accept`]
+    /// reaches tonic's `Request::peer_certs`, and [`common_name_of`] reads its CN.
+    #[tokio::test]
+    async fn common_name_of_a_client_certificate_through_accept() {
+        use futures::StreamExt;
+        use tonic::transport::server::Connected;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = ca_and_leaf("alice");
+        let file = |name: &str, contents: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, contents).unwrap();
+            path
+        };
+        let info = TlsInfo {
+            cert_file: Some(file("leaf.crt", &cert)),
+            key_file: Some(file("leaf.key", &key)),
+            trusted_ca_file: Some(file("ca.crt", &ca)),
+            client_cert_auth: true,
+        };
+        let config = server_config(&info, Side::Client, "https://localhost:0").unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut incoming = Box::pin(accept(listener, config, "https://test".into()));
+
+        let client = tokio::spawn(async move {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .unwrap();
+            let tcp = TcpStream::connect(address).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .unwrap()
+        });
+        let stream = incoming.next().await.unwrap().unwrap();
+        let mut request = tonic::Request::new(());
+        request.extensions_mut().insert(stream.connect_info());
+        assert_eq!(common_name_of(&request), Some("alice".into()));
+        assert_eq!(common_name_of(&tonic::Request::new(())), None);
+        drop(client.await.unwrap());
+    }
+
     #[test]
     fn missing_files_are_named() {
         let info = TlsInfo {
