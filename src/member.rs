@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use keel_store::config::{
-    AutoCompaction, ClusterState, DEFAULT_QUOTA_BACKEND_BYTES, MemberConfig, parse_initial_cluster,
+    AutoCompaction, ClusterState, DEFAULT_QUOTA_BACKEND_BYTES, MemberConfig, TlsInfo,
+    parse_initial_cluster,
 };
 
 #[derive(Args, Debug, Clone)]
@@ -110,6 +111,33 @@ pub struct StoreArgs {
     /// Specify bcrypt algorithm cost factor for auth password hashing.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
+    /// Path to the client server TLS cert file (for https client URLs).
+    #[arg(long)]
+    pub cert_file: Option<PathBuf>,
+    /// Path to the client server TLS key file.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Path to the client server TLS trusted CA cert file.
+    #[arg(long)]
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Enable client cert authentication (certificates signed by --trusted-ca-file).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub client_cert_auth: bool,
+    /// Path to the peer server TLS cert file (also this member's client certificate towards
+    /// its peers).
+    #[arg(long)]
+    pub peer_cert_file: Option<PathBuf>,
+    /// Path to the peer server TLS key file.
+    #[arg(long)]
+    pub peer_key_file: Option<PathBuf>,
+    /// Path to the peer server TLS trusted CA file.
+    #[arg(long)]
+    pub peer_trusted_ca_file: Option<PathBuf>,
+    /// Enable peer client cert authentication (certificates signed by --peer-trusted-ca-file).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub peer_client_cert_auth: bool,
 }
 
 /// etcd's `--auto-compaction-mode`/`--auto-compaction-retention` pair.
@@ -221,6 +249,18 @@ impl StoreArgs {
         config.peer_source_ip = self.experimental_peer_source_ip;
         config.auth_token_ttl = Duration::from_secs(self.auth_token_ttl);
         config.bcrypt_cost = self.bcrypt_cost;
+        config.client_tls = TlsInfo {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            trusted_ca_file: self.trusted_ca_file.clone(),
+            client_cert_auth: self.client_cert_auth,
+        };
+        config.peer_tls = TlsInfo {
+            cert_file: self.peer_cert_file.clone(),
+            key_file: self.peer_key_file.clone(),
+            trusted_ca_file: self.peer_trusted_ca_file.clone(),
+            client_cert_auth: self.peer_client_cert_auth,
+        };
         Ok(config)
     }
 }

@@ -1,6 +1,6 @@
-//! Connecting to etcd-compatible endpoints over gRPC and turning transport and gRPC
-//! failures into the messages etcdctl prints (`context deadline exceeded`,
-//! `etcdserver: ...`, or `rpc error: code = ... desc = ...`).
+//! Connecting to etcd-compatible endpoints over gRPC (TLS with `--cacert`/`--cert`/`--key`
+//! as etcdctl does) and turning transport and gRPC failures into the messages etcdctl prints
+//! (`context deadline exceeded`, `etcdserver: ...`, or `rpc error: code = ... desc = ...`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,8 +12,10 @@ use keel_proto::etcdserverpb::kv_client::KvClient;
 use keel_proto::etcdserverpb::lease_client::LeaseClient;
 use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use keel_proto::etcdserverpb::watch_client::WatchClient;
+use std::path::{Path, PathBuf};
+
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 
 /// The metadata key etcd reads a client's auth token from.
@@ -109,17 +111,58 @@ impl Conn {
     }
 }
 
-/// Turns an `--endpoints` entry (`host:port`, `http://host:port`) into a URI tonic dials.
-pub fn endpoint_uri(ep: &str) -> Result<String, CtlError> {
+/// etcdctl's `--cacert`, `--cert` and `--key`.
+#[derive(Clone, Debug, Default)]
+pub struct TlsFiles {
+    pub cacert: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Whether any TLS flag was given: endpoints without a scheme are then dialed over TLS.
+    pub fn given(&self) -> bool {
+        self.cacert.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+
+    /// The TLS configuration these files make (read now, so that a bad file is reported
+    /// before any dial).
+    pub fn client_config(&self) -> Result<ClientTlsConfig, CtlError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|e| {
+                CtlError::new(exit::BAD_ARGS, format!("open {}: {}", path.display(), e))
+            })
+        };
+        let Some(cacert) = &self.cacert else {
+            return Err(CtlError::new(
+                exit::BAD_ARGS,
+                "TLS needs --cacert (keelctl does not read the system's CA certificates)",
+            ));
+        };
+        let mut config =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(cacert)?));
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(CtlError::new(
+                    exit::BAD_ARGS,
+                    "--cert and --key must be given together",
+                ));
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Turns an `--endpoints` entry (`host:port`, `http://host:port`, `https://host:port`) into a
+/// URI tonic dials; a bare `host:port` is https when TLS flags are given, as in etcdctl.
+pub fn endpoint_uri(ep: &str, tls: bool) -> Result<String, CtlError> {
     let ep = ep.trim();
     if ep.is_empty() {
         return Err(CtlError::new(exit::BAD_ARGS, "empty endpoint"));
-    }
-    if let Some(rest) = ep.strip_prefix("https://") {
-        return Err(CtlError::new(
-            exit::BAD_FEATURE,
-            format!("TLS endpoints are not supported by keelctl (https://{rest})"),
-        ));
     }
     if ep.starts_with("unix://") || ep.starts_with("unixs://") {
         return Err(CtlError::new(
@@ -127,8 +170,10 @@ pub fn endpoint_uri(ep: &str) -> Result<String, CtlError> {
             format!("unix socket endpoints are not supported by keelctl ({ep})"),
         ));
     }
-    let uri = if ep.starts_with("http://") {
+    let uri = if ep.starts_with("http://") || ep.starts_with("https://") {
         ep.to_string()
+    } else if tls {
+        format!("https://{ep}")
     } else {
         format!("http://{ep}")
     };
@@ -140,14 +185,20 @@ pub async fn dial(
     ep: &str,
     dial_timeout: Duration,
     command_timeout: Duration,
+    tls: &TlsFiles,
 ) -> Result<Conn, CtlError> {
-    let uri = endpoint_uri(ep)?;
-    let endpoint = Endpoint::from_shared(uri.clone())
+    let uri = endpoint_uri(ep, tls.given())?;
+    let mut endpoint = Endpoint::from_shared(uri.clone())
         .map_err(|e| CtlError::new(exit::BAD_ARGS, format!("invalid endpoint {ep:?}: {e}")))?
         .connect_timeout(dial_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(2))
         .keep_alive_timeout(Duration::from_secs(6));
+    if uri.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(tls.client_config()?)
+            .map_err(|e| CtlError::new(exit::BAD_ARGS, format!("{ep}: {e}")))?;
+    }
     // Like grpc-go, keep retrying a refused or failed connection until the dial deadline.
     let attempts = async {
         let mut backoff = Duration::from_millis(50);
@@ -155,7 +206,7 @@ pub async fn dial(
             match endpoint.connect().await {
                 Ok(channel) => return channel,
                 Err(e) => {
-                    tracing::debug!(endpoint = %uri, error = %e, "dial failed, retrying");
+                    tracing::debug!(endpoint = %uri, error = %error_chain(&e), "dial failed, retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(500));
                 }
@@ -172,18 +223,34 @@ pub async fn dial(
     }
 }
 
+/// An error with the errors behind it (a TLS failure reads only "transport error" otherwise).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
 /// Dials all endpoints concurrently and keeps the first that answers (clientv3 likewise
 /// fails over between `--endpoints`).
 pub async fn dial_any(
     eps: &[String],
     dial_timeout: Duration,
     command_timeout: Duration,
+    tls: &TlsFiles,
 ) -> Result<Conn, CtlError> {
     let mut futs = Vec::with_capacity(eps.len());
     for ep in eps {
-        // Reject malformed endpoints up front rather than hiding them behind a timeout.
-        endpoint_uri(ep)?;
-        futs.push(Box::pin(dial(ep, dial_timeout, command_timeout)));
+        // Reject malformed endpoints and TLS files up front rather than hiding them behind
+        // a timeout.
+        if endpoint_uri(ep, tls.given())?.starts_with("https://") {
+            tls.client_config()?;
+        }
+        futs.push(Box::pin(dial(ep, dial_timeout, command_timeout, tls)));
     }
     if futs.is_empty() {
         return Err(CtlError::new(exit::BAD_ARGS, "no endpoints given"));
@@ -235,14 +302,21 @@ mod tests {
     #[test]
     fn endpoints_accept_bare_and_http() {
         assert_eq!(
-            endpoint_uri("127.0.0.1:2379").ok(),
+            endpoint_uri("127.0.0.1:2379", false).ok(),
             Some("http://127.0.0.1:2379".into())
         );
         assert_eq!(
-            endpoint_uri("http://127.0.0.1:2379").ok(),
+            endpoint_uri("http://127.0.0.1:2379", true).ok(),
             Some("http://127.0.0.1:2379".into())
         );
-        assert!(endpoint_uri("https://127.0.0.1:2379").is_err());
+        assert_eq!(
+            endpoint_uri("https://127.0.0.1:2379", false).ok(),
+            Some("https://127.0.0.1:2379".into())
+        );
+        assert_eq!(
+            endpoint_uri("127.0.0.1:2379", true).ok(),
+            Some("https://127.0.0.1:2379".into())
+        );
     }
 
     #[test]

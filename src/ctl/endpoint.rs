@@ -54,7 +54,7 @@ pub async fn endpoints(ctx: &Ctx, cluster: bool) -> Result<Vec<String>, CtlError
 
 /// Dials one endpoint (not any of `--endpoints`).
 pub async fn dial(ctx: &Ctx, ep: &str) -> Result<Conn, CtlError> {
-    let conn = client::dial(ep, ctx.dial_timeout, ctx.command_timeout).await?;
+    let conn = client::dial(ep, ctx.dial_timeout, ctx.command_timeout, &ctx.tls).await?;
     ctx.log_in(conn).await
 }
 

@@ -38,6 +38,7 @@ pub mod watch;
 
 use std::ffi::OsString;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -168,6 +169,18 @@ pub struct GlobalArgs {
     /// password for authentication (if this option is used, --user option shouldn't include password)
     #[arg(long, global = true, env = "ETCDCTL_PASSWORD")]
     pub password: Option<String>,
+
+    /// verify certificates of TLS-enabled secure servers using this CA bundle
+    #[arg(long, global = true, env = "ETCDCTL_CACERT")]
+    pub cacert: Option<PathBuf>,
+
+    /// identify secure client using this TLS certificate file
+    #[arg(long, global = true, env = "ETCDCTL_CERT")]
+    pub cert: Option<PathBuf>,
+
+    /// identify secure client using this TLS key file
+    #[arg(long, global = true, env = "ETCDCTL_KEY")]
+    pub key: Option<PathBuf>,
 }
 
 /// The etcdctl commands keelctl implements.
@@ -599,6 +612,8 @@ pub struct Ctx {
     /// `--user` and `--password`: log in after connecting.
     pub user: Option<String>,
     pub password: Option<String>,
+    /// `--cacert`, `--cert`, `--key`.
+    pub tls: client::TlsFiles,
 }
 
 /// etcdctl's default `--command-timeout`.
@@ -620,6 +635,11 @@ impl Ctx {
             command_timeout_set: g.command_timeout.is_some(),
             user: g.user.clone(),
             password: g.password.clone(),
+            tls: client::TlsFiles {
+                cacert: g.cacert.clone(),
+                cert: g.cert.clone(),
+                key: g.key.clone(),
+            },
         }
     }
 
@@ -629,8 +649,13 @@ impl Ctx {
 
     /// Connects to the first reachable endpoint of `--endpoints`.
     pub async fn connect(&self) -> Result<Conn, CtlError> {
-        let conn =
-            client::dial_any(&self.endpoints, self.dial_timeout, self.command_timeout).await?;
+        let conn = client::dial_any(
+            &self.endpoints,
+            self.dial_timeout,
+            self.command_timeout,
+            &self.tls,
+        )
+        .await?;
         self.log_in(conn).await
     }
 

@@ -100,7 +100,7 @@ async fn fetch(
             )
         })?;
 
-    let conn = client::dial(ep, ctx.dial_timeout, ctx.command_timeout)
+    let conn = client::dial(ep, ctx.dial_timeout, ctx.command_timeout, &ctx.tls)
         .await
         .map_err(|e| e.message)?;
     let conn = ctx.log_in(conn).await.map_err(|e| e.message)?;

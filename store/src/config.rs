@@ -21,6 +21,28 @@ pub enum AutoCompaction {
     Revision(i64),
 }
 
+/// One side's TLS files (etcd's `transport.TLSInfo`): `--cert-file`/`--key-file`/
+/// `--trusted-ca-file`/`--client-cert-auth` for clients, the `--peer-*` ones for peers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// PEM certificate chain this member presents (leaf first).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA bundle that client (or peer) certificates, and for peers also the other
+    /// members' server certificates, must chain to.
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Require a certificate signed by `trusted_ca_file` from everyone who connects.
+    pub client_cert_auth: bool,
+}
+
+impl TlsInfo {
+    /// Nothing configured: https URLs cannot be served on this side.
+    pub fn is_empty(&self) -> bool {
+        self.cert_file.is_none() && self.key_file.is_none() && self.trusted_ca_file.is_none()
+    }
+}
+
 /// etcd's default space quota: 2 GiB.
 pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -74,13 +96,17 @@ pub struct MemberConfig {
     /// system's choice). Fault-injection tests give each member its own loopback address so
     /// that a proxy on the peer links can tell who is talking.
     pub peer_source_ip: Option<std::net::IpAddr>,
-    /// `--client-cert-auth`: clients must present a certificate signed by the trusted CA, and
-    /// its CN names the user when the request carries no token.
-    pub client_cert_auth: bool,
     /// `--bcrypt-cost`: the work factor of stored password hashes (etcd: 10).
     pub bcrypt_cost: u32,
     /// `--auth-token-ttl`: how long a token lives after its last use (etcd: 300 s).
     pub auth_token_ttl: Duration,
+    /// TLS for https client URLs (`--cert-file`, `--key-file`, `--trusted-ca-file`,
+    /// `--client-cert-auth`).
+    pub client_tls: TlsInfo,
+    /// TLS for https peer URLs, both the listener and this member's connections to its peers
+    /// (`--peer-cert-file`, `--peer-key-file`, `--peer-trusted-ca-file`,
+    /// `--peer-client-cert-auth`).
+    pub peer_tls: TlsInfo,
 }
 
 impl MemberConfig {
@@ -115,9 +141,10 @@ impl MemberConfig {
             quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
             auto_compaction: AutoCompaction::Off,
             peer_source_ip: None,
-            client_cert_auth: false,
             bcrypt_cost: 10,
             auth_token_ttl: crate::auth::tokens::DEFAULT_TOKEN_TTL,
+            client_tls: TlsInfo::default(),
+            peer_tls: TlsInfo::default(),
         }
     }
 }

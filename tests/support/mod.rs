@@ -1,7 +1,9 @@
 //! Test support: real `keel store` processes on free loopback ports with temp data dirs, and
 //! the helpers end-to-end tests share (clients, waiting on conditions, SIGKILL/restart).
 //! Every test gets its own ports and directories, so tests run in parallel and never collide
-//! with a running `keel up`.
+//! with a running `keel up`. [`Cluster::plan_tls`] plans a cluster with https client and/or
+//! peer URLs and a throwaway CA; its members' helpers then dial over TLS with a client
+//! certificate.
 
 #![allow(dead_code)]
 
@@ -13,12 +15,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use keel::certs::{LocalCa, Validity};
 use keel_proto::etcdserverpb::cluster_client::ClusterClient;
 use keel_proto::etcdserverpb::kv_client::KvClient;
 use keel_proto::etcdserverpb::lease_client::LeaseClient;
 use keel_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use keel_proto::etcdserverpb::{HashKvRequest, PutRequest, RangeRequest, StatusRequest};
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// `[prefix, prefix+1)`: the key range etcd clients use for a prefix.
 pub fn prefix_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
@@ -85,6 +88,81 @@ pub struct Member {
     extra_args: Vec<String>,
     initial_cluster: String,
     child: Option<Child>,
+    /// How this member's client URL is dialed when it is https.
+    pub client_tls: Option<ClientTlsFiles>,
+}
+
+/// A client's TLS files: the CA that signed the members' certificates and a client
+/// certificate (CN root) with its key.
+#[derive(Clone, Debug)]
+pub struct ClientTlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ClientTlsFiles {
+    pub fn config(&self) -> ClientTlsConfig {
+        let read = |p: &Path| std::fs::read(p).expect("tls file");
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&self.ca)))
+            .identity(Identity::from_pem(read(&self.cert), read(&self.key)))
+    }
+
+    /// etcdctl's (and keelctl's) flags for these files.
+    pub fn flags(&self) -> Vec<String> {
+        vec![
+            "--cacert".into(),
+            self.ca.display().to_string(),
+            "--cert".into(),
+            self.cert.display().to_string(),
+            "--key".into(),
+            self.key.display().to_string(),
+        ]
+    }
+}
+
+/// Which URLs of a cluster planned with [`Cluster::plan_tls`] are https.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsPlan {
+    pub client: bool,
+    pub peer: bool,
+}
+
+/// The CA and files of a TLS cluster.
+pub struct ClusterTls {
+    pub ca: LocalCa,
+    pub dir: PathBuf,
+    pub client: ClientTlsFiles,
+}
+
+impl ClusterTls {
+    /// Writes a certificate signed by `ca` for `common_name` (SAN localhost, 127.0.0.1) as
+    /// `<dir>/<file_name>.crt` and `.key`; returns both paths.
+    pub fn write_cert(
+        ca: &LocalCa,
+        dir: &Path,
+        file_name: &str,
+        common_name: &str,
+        validity: Validity,
+    ) -> (PathBuf, PathBuf) {
+        let issued = ca
+            .issue(common_name, &["localhost", "127.0.0.1"], validity)
+            .expect("issue certificate");
+        let cert = dir.join(format!("{file_name}.crt"));
+        let key = dir.join(format!("{file_name}.key"));
+        std::fs::write(&cert, issued.cert_pem).expect("write cert");
+        std::fs::write(&key, issued.key_pem).expect("write key");
+        (cert, key)
+    }
+
+    /// Member `name`'s certificate and key (used on both its client and peer URLs).
+    pub fn member_files(&self, name: &str) -> (PathBuf, PathBuf) {
+        (
+            self.dir.join(format!("{name}.crt")),
+            self.dir.join(format!("{name}.key")),
+        )
+    }
 }
 
 impl Member {
@@ -178,13 +256,14 @@ impl Member {
 
     /// A connection to this member's client URL with bounded connect and request times.
     async fn channel(&self) -> Option<Channel> {
-        Channel::from_shared(self.client_url.clone())
+        let mut endpoint = Channel::from_shared(self.client_url.clone())
             .ok()?
             .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .ok()
+            .timeout(Duration::from_secs(10));
+        if let Some(tls) = &self.client_tls {
+            endpoint = endpoint.tls_config(tls.config()).ok()?;
+        }
+        endpoint.connect().await.ok()
     }
 
     pub async fn kv(&self) -> Option<KvClient<Channel>> {
@@ -228,6 +307,9 @@ impl Member {
     }
 
     pub async fn maintenance(&self) -> Option<MaintenanceClient<Channel>> {
+        if self.client_tls.is_some() {
+            return Some(MaintenanceClient::new(self.channel().await?));
+        }
         MaintenanceClient::connect(self.client_url.clone())
             .await
             .ok()
@@ -308,6 +390,8 @@ impl Drop for Member {
 
 pub struct Cluster {
     pub members: Vec<Member>,
+    /// The CA and files of a cluster planned with [`Cluster::plan_tls`].
+    pub tls: Option<ClusterTls>,
     _dir: tempfile::TempDir,
 }
 
@@ -350,9 +434,69 @@ impl Cluster {
                 extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
                 initial_cluster: initial_cluster.clone(),
                 child: None,
+                client_tls: None,
             })
             .collect();
-        Cluster { members, _dir: dir }
+        Cluster {
+            members,
+            tls: None,
+            _dir: dir,
+        }
+    }
+
+    /// Plans `n` members whose client and/or peer URLs are https, with a new CA under
+    /// `<dir>/tls/` (`ca.crt`, `<member>.crt/.key` for each member on both sides, and
+    /// `client.crt/.key` with CN root) and client/peer certificate authentication on. Not
+    /// started; the certificate files may be replaced before the start.
+    pub fn plan_tls(n: usize, extra_args: &[&str], plan: TlsPlan) -> Cluster {
+        let mut cluster = Cluster::plan(n, extra_args);
+        let dir = cluster.dir().join("tls");
+        std::fs::create_dir_all(&dir).expect("tls dir");
+        let ca = LocalCa::new("keel test CA").expect("CA");
+        let ca_file = dir.join("ca.crt");
+        std::fs::write(&ca_file, ca.cert_pem()).expect("write CA");
+        let (cert, key) = ClusterTls::write_cert(&ca, &dir, "client", "root", Validity::Current);
+        let client = ClientTlsFiles {
+            ca: ca_file.clone(),
+            cert,
+            key,
+        };
+        for member in &mut cluster.members {
+            let (cert, key) =
+                ClusterTls::write_cert(&ca, &dir, &member.name, &member.name, Validity::Current);
+            let path = |p: &PathBuf| p.display().to_string();
+            if plan.client {
+                member.client_url = member.client_url.replacen("http://", "https://", 1);
+                member.client_tls = Some(client.clone());
+                member.extra_args.extend([
+                    "--cert-file".into(),
+                    path(&cert),
+                    "--key-file".into(),
+                    path(&key),
+                    "--trusted-ca-file".into(),
+                    path(&ca_file),
+                    "--client-cert-auth".into(),
+                ]);
+            }
+            if plan.peer {
+                member.peer_url = member.peer_url.replacen("http://", "https://", 1);
+                member.extra_args.extend([
+                    "--peer-cert-file".into(),
+                    path(&cert),
+                    "--peer-key-file".into(),
+                    path(&key),
+                    "--peer-trusted-ca-file".into(),
+                    path(&ca_file),
+                    "--peer-client-cert-auth".into(),
+                ]);
+            }
+        }
+        let initial_cluster = cluster.initial_cluster();
+        for member in &mut cluster.members {
+            member.initial_cluster = initial_cluster.clone();
+        }
+        cluster.tls = Some(ClusterTls { ca, dir, client });
+        cluster
     }
 
     /// Plans one more member, `name`, that joins this cluster once added with MemberAdd
@@ -381,6 +525,7 @@ impl Cluster {
             extra_args: args,
             initial_cluster: initial_cluster.join(","),
             child: None,
+            client_tls: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The client side of the peer transport: openraft's network over tonic, one lazily connected
-//! channel per peer (tonic reconnects by itself after a peer restarts).
+//! channel per peer (tonic reconnects by itself after a peer restarts). An `https://` peer URL
+//! is dialed over TLS with the member's peer CA and peer certificate (`server::tls`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,7 +16,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::codec;
 use super::{NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
@@ -26,13 +27,26 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 1 << 30;
 
 pub type PeerClient = RaftPeerClient<Channel>;
 
-/// Connects (lazily) to a member's peer URL, from `source` when given.
-pub fn connect(url: &str, source: Option<IpAddr>) -> Result<PeerClient, String> {
-    let endpoint = Endpoint::from_shared(url.to_string())
+/// Connects (lazily) to a member's peer URL, from `source` when given, over TLS with `tls`
+/// when the URL is `https://`.
+pub fn connect(
+    url: &str,
+    source: Option<IpAddr>,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<PeerClient, String> {
+    let mut endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|err| format!("bad peer url {url}: {err}"))?
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .local_address(source);
+    if url.starts_with("https://") {
+        let tls = tls.ok_or_else(|| {
+            format!("cannot connect to https peer {url}: no --peer-trusted-ca-file given")
+        })?;
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|err| format!("peer url {url}: {err}"))?;
+    }
     Ok(RaftPeerClient::new(endpoint.connect_lazy())
         .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES))
@@ -44,6 +58,8 @@ pub struct Peers {
     clients: Arc<Mutex<HashMap<(NodeId, String), PeerClient>>>,
     /// The local address peer connections are made from (`None`: the system's choice).
     source: Option<IpAddr>,
+    /// How `https://` peers are dialed (`None`: they cannot be).
+    tls: Option<ClientTlsConfig>,
     /// The leader whose process this member saw go away; sent along with its vote requests.
     pub lost_leader: Arc<LostLeader>,
 }
@@ -72,10 +88,11 @@ impl LostLeader {
 }
 
 impl Peers {
-    pub fn new(source: Option<IpAddr>) -> Self {
+    pub fn new(source: Option<IpAddr>, tls: Option<ClientTlsConfig>) -> Self {
         Self {
             clients: Arc::default(),
             source,
+            tls,
             lost_leader: Arc::default(),
         }
     }
@@ -89,7 +106,7 @@ impl Peers {
         if let Some(client) = clients.get(&(id, url.clone())) {
             return Ok(client.clone());
         }
-        let client = connect(url, self.source)?;
+        let client = connect(url, self.source, self.tls.as_ref())?;
         clients.insert((id, url.clone()), client.clone());
         Ok(client)
     }

@@ -56,7 +56,9 @@ impl Caller {
                         .ok_or(StoreError::InvalidAuthToken)?,
                 )
             }
-            None if member.config.client_cert_auth => super::tls::common_name_of(request),
+            None if member.config.client_tls.client_cert_auth => {
+                super::tls::common_name_of(request)
+            }
             None => None,
         };
         Ok(Caller { user, state })

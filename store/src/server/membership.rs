@@ -442,11 +442,12 @@ pub async fn join(config: &MemberConfig) -> Result<MemberIdentity, ServerError> 
                 .into(),
         ));
     }
+    let tls = super::tls::peer_client_config(&config.peer_tls)?;
     let deadline = Instant::now() + JOIN_TIMEOUT;
     let mut last_error = String::new();
     loop {
         for url in &peers {
-            match ask_cluster_info(url, config.peer_source_ip).await {
+            match ask_cluster_info(url, config.peer_source_ip, tls.as_ref()).await {
                 Ok(info) if !info.members.is_empty() => {
                     let found = info.members.iter().find(|m| {
                         let mut urls = m.peer_urls.clone();
@@ -485,15 +486,29 @@ pub async fn join(config: &MemberConfig) -> Result<MemberIdentity, ServerError> 
 async fn ask_cluster_info(
     url: &str,
     source: Option<std::net::IpAddr>,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
 ) -> Result<ClusterInfoResponse, String> {
-    let mut client = network::connect(url, source)?;
+    let mut client = network::connect(url, source, tls)?;
     let mut request = tonic::Request::new(ClusterInfoRequest {});
     request.set_timeout(Duration::from_secs(2));
     client
         .cluster_info(request)
         .await
         .map(|r| r.into_inner())
-        .map_err(|status| status.message().to_string())
+        .map_err(|status| error_chain(&status))
+}
+
+/// A status's message with the errors behind it (a refused TLS handshake shows only as
+/// "transport error" otherwise).
+fn error_chain(status: &tonic::Status) -> String {
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        source = err.source();
+    }
+    text
 }
 
 // ---- removal -------------------------------------------------------------------------------

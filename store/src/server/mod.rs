@@ -64,6 +64,8 @@ pub enum ServerError {
     Removed,
     #[error("{0}")]
     Snapshot(String),
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 pub(crate) fn data_dir_error(path: &Path, reason: impl ToString) -> ServerError {
@@ -95,6 +97,7 @@ pub async fn run(
 
 /// Opens or bootstraps the member's data dir and starts Raft (not yet serving).
 pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
+    tls::validate(&config)?;
     let member_dir = config.data_dir.join("member");
     let wal_dir = member_dir.join("wal");
     let snap_dir = member_dir.join("snap");
@@ -153,7 +156,10 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
     .validate()
     .map_err(|e| ServerError::Config(e.to_string()))?;
 
-    let peers = Peers::new(config.peer_source_ip);
+    let peers = Peers::new(
+        config.peer_source_ip,
+        tls::peer_client_config(&config.peer_tls)?,
+    );
     let watch_hub = WatchHub::new(
         mvcc.clone(),
         identity.member_id,
@@ -274,18 +280,15 @@ fn founding_members(config: &MemberConfig) -> BTreeMap<u64, Node> {
         .collect()
 }
 
-/// `http://host:port` -> `host:port`; TLS (https) is refused until it is supported.
+/// `http(s)://host:port` -> `host:port`.
 fn host_port(url: &str) -> Result<&str, ServerError> {
-    let listen_error = |reason: &str| ServerError::Listen {
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    if url.starts_with("https://") {
-        return Err(listen_error("TLS (https://) is not supported yet"));
-    }
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| listen_error("expected an http:// URL"))?;
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| ServerError::Listen {
+            url: url.to_string(),
+            reason: "expected an http:// or https:// URL".to_string(),
+        })?;
     Ok(rest.trim_end_matches('/'))
 }
 
@@ -330,7 +333,10 @@ pub async fn serve(
                 .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES),
         );
         tracing::info!(%url, "serving peers");
-        servers.spawn(run_router(router, url, listener, stop_rx.clone()));
+        let tls = tls::is_https(&url)
+            .then(|| tls::server_config(&member.config.peer_tls, tls::Side::Peer, &url))
+            .transpose()?;
+        servers.spawn(run_router(router, url, listener, tls, stop_rx.clone()));
     }
     for (url, listener) in client_listeners {
         let router = guarded()
@@ -346,7 +352,10 @@ pub async fn serve(
             .add_service(auth::AuthService::server(member.clone()))
             .add_service(watch::WatchServer::new(member.clone(), max_decoding));
         tracing::info!(%url, "serving clients");
-        servers.spawn(run_router(router, url, listener, stop_rx.clone()));
+        let tls = tls::is_https(&url)
+            .then(|| tls::server_config(&member.config.client_tls, tls::Side::Client, &url))
+            .transpose()?;
+        servers.spawn(run_router(router, url, listener, tls, stop_rx.clone()));
     }
 
     let background = [
@@ -381,22 +390,33 @@ type GuardedRouter = tonic::transport::server::Router<
     tower_layer::Stack<learner::LearnerGuardLayer, tower_layer::Identity>,
 >;
 
-/// Serves one listener until `stop` turns true.
+/// Serves one listener until `stop` turns true, over TLS when `tls` is given (an https URL).
 async fn run_router(
     router: GuardedRouter,
     url: String,
     listener: TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ServerError> {
-    router
-        .serve_with_incoming_shutdown(with_nodelay(listener), async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        })
-        .await
-        .map_err(|e| ServerError::Listen {
-            url,
-            reason: e.to_string(),
-        })
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    let served = match tls {
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(tls::accept(listener, tls, url.clone()), stopped)
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(with_nodelay(listener), stopped)
+                .await
+        }
+    };
+    served.map_err(|e| ServerError::Listen {
+        url,
+        reason: e.to_string(),
+    })
 }
 
 /// Accepted connections with Nagle's algorithm off: gRPC writes small frames (a watch event, a
