@@ -1,7 +1,7 @@
 //! End-to-end: real 3-member clusters of `keel store` processes on loopback. Leader election,
 //! writes through any member, SIGKILL of the leader without losing an acknowledged write, a
-//! killed member catching up (also by snapshot once the leader purged its log), and refusing
-//! to start on a damaged data dir.
+//! killed member catching up (also by snapshot once the leader purged its log). A damaged data
+//! dir: see `damaged_data_dir.rs`.
 
 mod support;
 
@@ -189,57 +189,4 @@ async fn a_member_behind_a_purged_log_catches_up_by_snapshot() {
         },
     )
     .await;
-}
-
-/// Runs `keel store` on the member's data dir with only what a restart needs (no bootstrap
-/// flags), to completion.
-fn start_without_bootstrap_flags(member: &support::Member) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
-        .arg("store")
-        .args(["--name", &member.name])
-        .arg("--data-dir")
-        .arg(&member.data_dir)
-        .args(["--listen-client-urls", &member.client_url])
-        .args(["--listen-peer-urls", &member.peer_url])
-        .output()
-        .expect("run keel store")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_refuses_to_start_without_its_state_machine_file() {
-    let mut cluster = Cluster::start(1, &[]);
-    cluster.leader().await;
-    cluster.members[0].put("a", "1").await.expect("put");
-    cluster.members[0].kill();
-    let db = cluster.members[0].data_dir.join("member/snap/db");
-    std::fs::remove_file(&db).expect("remove db");
-    let output = start_without_bootstrap_flags(&cluster.members[0]);
-    assert!(!output.status.success(), "must refuse to start");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("state machine file is missing") && stderr.contains("member/snap/db"),
-        "the error must name the file and the problem: {stderr}"
-    );
-    assert!(!db.exists(), "it must not create an empty state machine");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_refuses_to_start_on_a_damaged_state_machine_file() {
-    let mut cluster = Cluster::start(1, &[]);
-    cluster.leader().await;
-    cluster.members[0].put("a", "1").await.expect("put");
-    cluster.members[0].kill();
-    let db = cluster.members[0].data_dir.join("member/snap/db");
-    std::fs::write(
-        &db,
-        b"this is not a redb file at all, it has been overwritten",
-    )
-    .expect("damage db");
-    let output = start_without_bootstrap_flags(&cluster.members[0]);
-    assert!(!output.status.success(), "must refuse to start");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("member/snap/db"),
-        "the error must name the file: {stderr}"
-    );
 }

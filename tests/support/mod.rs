@@ -244,6 +244,15 @@ impl Member {
         }
     }
 
+    /// SIGTERM, then waits for the process to exit: a clean stop, which syncs the state
+    /// machine file (a SIGKILL leaves its latest batches to be re-applied from the log).
+    pub fn stop(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
     /// Restarts from the same data dir (bootstrap flags are passed again and must not matter).
     pub fn restart(&mut self) {
         self.kill();

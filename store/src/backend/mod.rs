@@ -64,13 +64,36 @@ const DEFRAG_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 impl Backend {
     /// Opens (or creates) the state-machine file. A file that is not a valid redb database is
     /// refused with an error naming it; it is never replaced by an empty one.
+    ///
+    /// An existing file is checked page by page first (`Database::check_integrity`): redb
+    /// verifies its page checksums only when it repairs a file after a crash, so bytes flipped
+    /// on disk would otherwise be served as data. A file that fails the check is refused, even
+    /// when redb could repair it (a repair may roll it back to an earlier commit, and only a
+    /// person can tell whether the log still holds what that loses). The check reads the whole
+    /// file, as rebuilding the index at start does anyway: a 128 MB file of 500k revisions on
+    /// tmpfs took 50 ms to check out of a 283 ms `Mvcc::open` (2026-11-21, 2 shared cores).
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(|err| {
+        let existed = path.exists();
+        let mut db = Database::create(path).map_err(|err| {
             StoreError::Corrupt(format!(
                 "cannot open state machine file {}: {err}",
                 path.display()
             ))
         })?;
+        if existed {
+            let clean = db.check_integrity().map_err(|err| {
+                StoreError::Corrupt(format!(
+                    "state machine file {} failed its integrity check: {err}",
+                    path.display()
+                ))
+            })?;
+            if !clean {
+                return Err(StoreError::Corrupt(format!(
+                    "state machine file {} failed its integrity check (damaged pages; redb repaired what it could, which may have rolled it back): refusing to use it",
+                    path.display()
+                )));
+            }
+        }
         let txn = db.begin_write()?;
         txn.open_table(KV)?;
         txn.open_table(META)?;

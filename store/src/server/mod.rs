@@ -114,6 +114,19 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
         ));
     }
     let mvcc = open_state_machine(&db_path)?;
+    // A data dir that has served but whose log lost its identity (a WAL deleted, emptied or cut
+    // back by damage) must not come up as a brand-new member with the old data under it.
+    let has_applied = mvcc
+        .raft_meta()
+        .map_err(|e| data_dir_error(&db_path, e))?
+        .applied_log_id
+        .is_some();
+    if stored_identity.is_none() && (log_has_state || has_applied) {
+        return Err(data_dir_error(
+            &wal_dir,
+            "the Raft log holds no member identity although this data dir has Raft state (the log is missing or damaged); refusing to start as a new member",
+        ));
+    }
 
     let identity = match stored_identity {
         Some(identity) => {
