@@ -5,7 +5,8 @@
 //! checks of `mvcc::validate` (the same calls `server/kv.rs` makes), the lessor's grant
 //! preparation, then the Raft state machine's apply path (`Mvcc::begin_apply`,
 //! `ApplyBatch::execute`, `ApplyBatch::commit`) for writes, and `Mvcc::range` / `Mvcc::history`
-//! / `Mvcc::hash_kv` for reads and watch starts.
+//! / `Mvcc::hash_kv` for reads and watch starts; auth commands (users, roles, logins) and the
+//! permission checks over the auth state they leave.
 //!
 //! Why not a whole member: a one-member Keel answers each write only after a Raft round and a
 //! WAL fsync, which costs roughly a millisecond an input; calling the MVCC directly runs the
@@ -25,6 +26,7 @@ use std::time::Duration;
 use keel_fuzz::FuzzStore;
 use keel_proto::etcdserverpb as etcd;
 use keel_proto::keelraft::Command;
+use keel_store::auth::{Access, permissions};
 use keel_proto::keelraft::command::Request as CommandRequest;
 use keel_store::lease::{Lessor, LessorConfig, QueueConfig};
 use keel_store::mvcc::key_range::KeyRange;
@@ -58,6 +60,7 @@ fn lessor(mvcc: &Arc<Mvcc>) -> Lessor {
 /// Applies one command as the state machine does, in a batch of its own.
 fn apply(mvcc: &Mvcc, request: CommandRequest) {
     let command = Command {
+        auth_header: None,
         request: Some(request),
     };
     if command.encoded_len() > MAX_REQUEST_BYTES + 1024 {
@@ -175,12 +178,28 @@ fuzz_target!(|data: &[u8]| {
                 apply(&mvcc, CommandRequest::LeaseCheckpoint(req));
             }
         }
+        14 => {
+            // Users, roles and logins (the Auth service proposes these), then a permission
+            // check of every user against the range the same bytes spell.
+            if let Some(auth) = decode::<keel_proto::keelraft::AuthCommand>(bytes) {
+                apply(&mvcc, CommandRequest::Auth(auth));
+                let state = mvcc.auth.state();
+                let (key, end) = bytes.split_at(bytes.len() / 2);
+                for user in &state.users {
+                    let name = String::from_utf8_lossy(&user.name);
+                    let _ = permissions::check(&state, &name, Access::Read, key, end);
+                    let _ = permissions::check_admin(&state, &name);
+                }
+            }
+        }
         _ => {
-            // Any command a peer may propose, as the leader applies it.
+            // Any command a peer may propose, as the leader applies it (auth header included).
             if let Some(command) = decode::<Command>(bytes)
-                && let Some(request) = command.request
+                && command.encoded_len() <= MAX_REQUEST_BYTES + 1024
+                && let Ok(mut batch) = mvcc.begin_apply()
             {
-                apply(&mvcc, request);
+                let _ = batch.execute(&command);
+                let _ = batch.commit(&RaftMeta::default());
             }
         }
     }

@@ -168,6 +168,7 @@ fn grpc_requests() {
     };
     write(t, "lease-checkpoint", 13, &checkpoint.encode_to_vec());
     let command = pb::Command {
+        auth_header: None,
         request: Some(pb::command::Request::Txn(txn())),
     };
     write(t, "command", 14, &command.encode_to_vec());
@@ -214,6 +215,7 @@ fn entries() -> Vec<pb::Entry> {
         pb::Entry {
             log_id: Some(log_id(1, 3)),
             payload: Some(pb::entry::Payload::Normal(pb::Command {
+                auth_header: None,
                 request: Some(pb::command::Request::Put(put("a", "1"))),
             })),
         },
@@ -250,6 +252,7 @@ fn peer_messages() {
     write(t, "install-snapshot", 2, &snapshot.encode_to_vec());
     let propose = pb::ProposeRequest {
         command: Some(pb::Command {
+            auth_header: None,
             request: Some(pb::command::Request::Txn(txn())),
         }),
     };
