@@ -271,6 +271,14 @@ async fn a_follower_with_a_damaged_wal_is_refused_and_the_others_keep_serving() 
     let leader = cluster.leader().await;
     let follower = (leader + 1) % 3;
     write_keys(&cluster.members[leader], "v").await;
+    // A quorum acknowledged the writes; this follower may not have them yet.
+    let written = cluster.members[leader].revision().await.expect("revision");
+    support::wait_for(
+        Duration::from_secs(10),
+        "the follower has every write",
+        || async { (cluster.members[follower].revision().await? >= written).then_some(()) },
+    )
+    .await;
     cluster.members[follower].kill();
     let wal = newest_wal_file(&cluster.members[follower]);
     let (start, end) = middle_append(&wal);

@@ -264,7 +264,7 @@ impl Member {
     }
 
     /// A connection to this member's client URL with bounded connect and request times.
-    async fn channel(&self) -> Option<Channel> {
+    pub async fn channel(&self) -> Option<Channel> {
         let mut endpoint = Channel::from_shared(self.client_url.clone())
             .ok()?
             .connect_timeout(Duration::from_millis(500))
