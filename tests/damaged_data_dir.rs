@@ -228,13 +228,19 @@ async fn a_flipped_byte_in_an_older_wal_record_is_refused_naming_the_file() {
     let (start, end) = middle_append(&wal);
     let damaged = flip(&wal, (start + end) / 2, 0x10);
 
-    let log = refused_start(&mut cluster.members[0]).await;
+    refused_naming_the_wal(&mut cluster.members[0], &wal, &damaged, "checksum mismatch").await;
+}
+
+/// Starting `member` is refused with an error naming `wal` and `problem`; the file is as the
+/// test left it (`damaged`).
+async fn refused_naming_the_wal(member: &mut Member, wal: &Path, damaged: &[u8], problem: &str) {
+    let log = refused_start(member).await;
     assert!(
-        log.contains(&wal.display().to_string()) && log.contains("checksum mismatch"),
+        log.contains(&wal.display().to_string()) && log.contains(problem),
         "the error must name the file and the problem:\n{log}"
     );
     assert_eq!(
-        std::fs::read(&wal).expect("read"),
+        std::fs::read(wal).expect("read"),
         damaged,
         "the WAL is left as it was"
     );
@@ -253,16 +259,7 @@ async fn a_damaged_length_in_an_older_wal_record_is_refused_not_truncated() {
     // The payload length follows the record type (4 bytes) and the log id (3 x u64).
     let damaged = flip(&wal, start + 4 + 24, 0x7f);
 
-    let log = refused_start(&mut cluster.members[0]).await;
-    assert!(
-        log.contains(&wal.display().to_string()) && log.contains("not a torn write"),
-        "the error must name the file and the problem:\n{log}"
-    );
-    assert_eq!(
-        std::fs::read(&wal).expect("read"),
-        damaged,
-        "the WAL is left as it was"
-    );
+    refused_naming_the_wal(&mut cluster.members[0], &wal, &damaged, "not a torn write").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

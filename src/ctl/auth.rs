@@ -117,6 +117,14 @@ fn usage(message: &str) -> CtlError {
     CtlError::new(exit::BAD_ARGS, message)
 }
 
+/// The one name a command takes, or etcdctl's usage error `what`.
+fn one(args: &[String], what: &str) -> Result<String, CtlError> {
+    match args {
+        [name] => Ok(name.clone()),
+        _ => Err(usage(what)),
+    }
+}
+
 /// Reads a password: the prompt on stderr, one line from stdin.
 fn read_password(prompt: &str) -> Result<String, CtlError> {
     eprint!("{prompt}");
@@ -200,12 +208,6 @@ pub async fn auth(ctx: &Ctx, cmd: &AuthCommand) -> Result<(), CtlError> {
 }
 
 pub async fn user(ctx: &Ctx, cmd: &UserCommand) -> Result<(), CtlError> {
-    let one = |args: &[String], what: &str| -> Result<String, CtlError> {
-        match args {
-            [name] => Ok(name.clone()),
-            _ => Err(usage(what)),
-        }
-    };
     let conn = ctx.connect().await?;
     let mut auth = conn.auth();
     match cmd {
@@ -359,12 +361,6 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 pub async fn role(ctx: &Ctx, cmd: &RoleCommand) -> Result<(), CtlError> {
-    let one = |args: &[String], what: &str| -> Result<String, CtlError> {
-        match args {
-            [name] => Ok(name.clone()),
-            _ => Err(usage(what)),
-        }
-    };
     let conn = ctx.connect().await?;
     let mut auth = conn.auth();
     match cmd {
