@@ -44,6 +44,19 @@ async fn login(member: &Member, name: &str, password: &str) -> Result<String, to
         .token)
 }
 
+/// Reads `app/x` on `member` with `token`.
+async fn read_app_x(member: &Member, token: &str) -> Result<RangeResponse, tonic::Status> {
+    let request = RangeRequest {
+        key: b"app/x".to_vec(),
+        ..Default::default()
+    };
+    Ok(kv(member)
+        .await
+        .range(with_token(request, token))
+        .await?
+        .into_inner())
+}
+
 fn put(key: &str, value: &str) -> PutRequest {
     PutRequest {
         key: key.into(),
@@ -135,17 +148,7 @@ async fn tokens_work_on_every_member_and_auth_survives_a_cluster_restart() {
     cluster.leader().await;
     // Tokens lived in memory; users, roles and the switch are in the data.
     let stale = wait_for(Duration::from_secs(10), "a member answering", || async {
-        match kv(&cluster.members[0])
-            .await
-            .range(with_token(
-                RangeRequest {
-                    key: b"app/x".to_vec(),
-                    ..Default::default()
-                },
-                &token,
-            ))
-            .await
-        {
+        match read_app_x(&cluster.members[0], &token).await {
             Err(status) if status.code() == Code::Unavailable => None,
             other => Some(other),
         }
@@ -155,18 +158,7 @@ async fn tokens_work_on_every_member_and_auth_survives_a_cluster_restart() {
     assert_eq!(stale.code(), Code::Unauthenticated);
     assert_eq!(stale.message(), "etcdserver: invalid auth token");
     let token = login(&cluster.members[0], "alice", "secret").await.unwrap();
-    let read = kv(&cluster.members[2])
-        .await
-        .range(with_token(
-            RangeRequest {
-                key: b"app/x".to_vec(),
-                ..Default::default()
-            },
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let read = read_app_x(&cluster.members[2], &token).await.unwrap();
     assert_eq!(read.kvs.len(), 1);
     let status = auth(&cluster.members[1])
         .await

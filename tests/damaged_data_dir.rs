@@ -263,6 +263,15 @@ async fn refused_naming_the_wal(member: &mut Member, wal: &Path, damaged: &[u8],
     );
 }
 
+/// Starting `member` is refused with an error naming its state machine file.
+async fn refused_naming_the_db(member: &mut Member) {
+    let log = refused_start(member).await;
+    assert!(
+        log.contains("member/snap/db"),
+        "the error must name the file: {log}"
+    );
+}
+
 /// raft-log alone would read this as a torn tail and truncate the log there, losing every
 /// acknowledged entry after it (see `raft::log_store`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,11 +367,7 @@ async fn a_member_refuses_to_start_on_an_overwritten_state_machine_file() {
         b"this is not a redb file at all, it has been overwritten",
     )
     .expect("damage db");
-    let log = refused_start(&mut cluster.members[0]).await;
-    assert!(
-        log.contains("member/snap/db"),
-        "the error must name the file: {log}"
-    );
+    refused_naming_the_db(&mut cluster.members[0]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,11 +384,7 @@ async fn a_member_refuses_to_start_on_a_truncated_state_machine_file() {
         .expect("open db");
     file.set_len(len / 2).expect("truncate db");
     drop(file);
-    let log = refused_start(&mut cluster.members[0]).await;
-    assert!(
-        log.contains("member/snap/db"),
-        "the error must name the file: {log}"
-    );
+    refused_naming_the_db(&mut cluster.members[0]).await;
 }
 
 /// Bytes flipped where the keys are stored (found by their value; the member is stopped cleanly
@@ -409,9 +410,5 @@ async fn a_member_refuses_to_start_on_flipped_bytes_in_its_state_machine_file() 
         bytes[at] ^= 0x20;
     }
     std::fs::write(&db, &bytes).expect("damage db");
-    let log = refused_start(&mut cluster.members[0]).await;
-    assert!(
-        log.contains("member/snap/db"),
-        "the error must name the file: {log}"
-    );
+    refused_naming_the_db(&mut cluster.members[0]).await;
 }
