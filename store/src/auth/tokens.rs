@@ -3,7 +3,8 @@
 //!
 //! A login is replicated through Raft and every member records the token when it applies it,
 //! so a client may use its token with any member. Tokens live in memory only, as etcd's do:
-//! after a restart clients log in again ("invalid auth token" makes clientv3 do so itself).
+//! after a restart a token is back only if its login is among the entries the member re-applies
+//! from its log; otherwise clients log in again ("invalid auth token" makes clientv3 do so).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -264,6 +264,9 @@ impl Auth for AuthService {
         request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
         let request = request.into_inner();
+        // Check the password against every auth change committed before the login (a user
+        // just added, auth just enabled through another member), not this member's lag.
+        self.member.read_barrier().await?;
         let state = self.member.mvcc.auth.state();
         if !state.enabled {
             return Err(StoreError::AuthNotEnabled.into());
