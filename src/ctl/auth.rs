@@ -342,22 +342,10 @@ fn range_end_of(key: &str, end: Option<&String>, a: &PermissionArgs) -> Result<V
             "--from-key and --prefix flags are mutually exclusive",
         )),
         (Some(end), false, false) => Ok(end.as_bytes().to_vec()),
-        (None, true, false) => Ok(prefix_end(key.as_bytes())),
+        (None, true, false) => Ok(crate::ctl::kv::prefix_range_end(key.as_bytes())),
         (None, false, true) => Ok(vec![0]),
         (None, false, false) => Ok(Vec::new()),
     }
-}
-
-/// clientv3's GetPrefixRangeEnd: the key after every key with this prefix ("\0" = no end).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 pub async fn role(ctx: &Ctx, cmd: &RoleCommand) -> Result<(), CtlError> {
@@ -485,7 +473,7 @@ fn describe_role(role: &str, perms: &[Permission]) -> String {
                     String::from_utf8_lossy(&perm.range_end)
                 ));
             }
-            if prefix_end(&perm.key) == perm.range_end {
+            if crate::ctl::kv::prefix_range_end(&perm.key) == perm.range_end {
                 out.push_str(&format!(" (prefix {key})"));
             }
             out.push('\n');
@@ -521,7 +509,7 @@ mod tests {
             describe_role("dev", &perms),
             "Role dev\nKV Read:\n\t[app/, app0) (prefix app/)\n\tk\nKV Write:\n\t[app/, app0) (prefix app/)\n\t[z, <open ended>\n"
         );
-        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(prefix_end(b"\xff"), vec![0]);
+        assert_eq!(crate::ctl::kv::prefix_range_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(crate::ctl::kv::prefix_range_end(b"\xff"), vec![0]);
     }
 }
