@@ -678,3 +678,79 @@ async fn periodic_auto_compaction_drops_old_history() {
     .await;
     assert!(m.log().contains("auto compaction done"), "{}", m.log());
 }
+
+/// A voter removal runs in two Raft entries (joint, then uniform). Another membership change
+/// racing in between used to flatten the joint config itself, keeping the removed voter as a
+/// learner (a CI run caught `member remove` failing this way while a member published its
+/// attributes). Here member updates of a learner race ten add/remove rounds of a voter that
+/// never starts; every removal must leave it out of the cluster entirely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_voter_never_stays_behind_when_member_changes_race() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.leader().await;
+    let mut admin = cluster.members[leader].cluster().await.expect("connect");
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    let learner = admin
+        .member_add(MemberAddRequest {
+            peer_urls: vec![url(support::free_port())],
+            is_learner: true,
+        })
+        .await
+        .expect("add a learner")
+        .into_inner()
+        .member
+        .expect("the added learner")
+        .id;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let racers: Vec<JoinHandle<usize>> = (0..4)
+        .map(|_| {
+            let mut client = admin.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut updates = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let update = MemberUpdateRequest {
+                        id: learner,
+                        peer_urls: vec![url(support::free_port())],
+                    };
+                    if client.member_update(update).await.is_ok() {
+                        updates += 1;
+                    }
+                }
+                updates
+            })
+        })
+        .collect();
+
+    for round in 0..10 {
+        let ghost = admin
+            .member_add(MemberAddRequest {
+                peer_urls: vec![url(support::free_port())],
+                is_learner: false,
+            })
+            .await
+            .unwrap_or_else(|status| panic!("round {round}: add a voter: {status:?}"))
+            .into_inner()
+            .member
+            .expect("the added voter")
+            .id;
+        let members = admin
+            .member_remove(MemberRemoveRequest { id: ghost })
+            .await
+            .unwrap_or_else(|status| panic!("round {round}: remove the voter: {status:?}"))
+            .into_inner()
+            .members;
+        assert!(
+            members.iter().all(|m| m.id != ghost),
+            "round {round}: the removed voter is still listed: {members:?}"
+        );
+        assert_eq!(members.len(), 4, "round {round}: {members:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut updates = 0;
+    for racer in racers {
+        updates += racer.await.expect("racer");
+    }
+    assert!(updates > 0, "no member update ran alongside the removals");
+}

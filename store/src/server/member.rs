@@ -328,28 +328,36 @@ impl Member {
     }
 
     /// Records `node` as member `id`'s attributes (leader only). Voters and learners are
-    /// unchanged: only the node info of an existing member is replaced.
+    /// unchanged: only the node info of an existing member is replaced, through the same
+    /// guarded change loop as the operator's requests, so it never lands on a half-done one.
     pub async fn record_member(
         &self,
         id: NodeId,
         node: keel_proto::keelraft::Node,
     ) -> Result<bool, StoreError> {
-        let metrics = self.metrics();
-        let membership = metrics.membership_config.membership();
-        match membership.get_node(&id) {
-            None => {
-                return Err(StoreError::Storage(format!(
-                    "member {id:x} is not in the cluster"
-                )));
-            }
-            Some(current) if *current == node => return Ok(true),
-            Some(_) => {}
+        if self
+            .metrics()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .is_none()
+        {
+            return Err(StoreError::Storage(format!(
+                "member {id:x} is not in the cluster"
+            )));
         }
-        let change = openraft::ChangeMembers::SetNodes([(id, node)].into_iter().collect());
-        match self.raft.change_membership(change, true).await {
-            Ok(_) => Ok(true),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Ok(false),
-            Err(err) => Err(StoreError::Storage(err.to_string())),
+        let recorded = super::membership::change_membership(self, &|membership| {
+            let current = membership.get_node(&id)?;
+            (*current != node).then(|| {
+                let change = openraft::ChangeMembers::SetNodes([(id, node.clone())].into());
+                (change, true)
+            })
+        })
+        .await;
+        match recorded {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotLeader) => Ok(false),
+            Err(err) => Err(err),
         }
     }
 

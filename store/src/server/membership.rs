@@ -6,6 +6,9 @@
 //!   transport (`ChangeMembership`). A member is always added as a learner first (openraft
 //!   replicates to it, snapshot included); a voter is then promoted through joint consensus.
 //!   Removing the leader moves leadership away first, then the new leader removes it.
+//! - Every change, members publishing their attributes included, goes through one loop that
+//!   guards each proposal with the membership log id it was planned from, so racing changes
+//!   re-plan instead of landing on each other (see `change_membership`).
 //! - A joining member asks the members named in `--initial-cluster` for the cluster's view
 //!   (`ClusterInfo`) and finds its own id there by its peer URLs, as etcd does.
 //! - Once removed, a member stops replicating: it may never see the entry that removed it. So
@@ -27,9 +30,9 @@ use keel_proto::keelraft::membership_change_response::Response as ChangeResponse
 use keel_proto::keelraft::{
     ClusterInfoRequest, ClusterInfoResponse, MemberIdentity, MembershipChangeRequest, Node,
 };
-use openraft::ChangeMembers;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::{ChangeMembers, Precondition};
 
 use super::ServerError;
 use super::member::{Leader, Member};
@@ -172,20 +175,47 @@ async fn forward(
     }
 }
 
-/// Proposes a membership change, waiting out another one in progress (a member publishing its
-/// attributes, the second step of a promotion) until the request timeout.
-async fn change_membership(
-    member: &Member,
-    change: ChangeMembers<NodeId, Node>,
-    retain: bool,
-) -> Result<(), StoreError> {
+/// The change that moves `membership` (uniform) one step towards an operation's goal, with
+/// openraft's `retain` flag, or `None` once the goal holds.
+type Plan<'a> =
+    dyn Fn(&Membership) -> Option<(ChangeMembers<NodeId, Node>, bool)> + Send + Sync + 'a;
+
+/// Drives the membership to the goal `plan` describes, until the request timeout.
+///
+/// Every proposal is guarded by the membership log id it was planned from, so two changes
+/// racing each other (an operator's request and a member publishing its attributes) never
+/// apply one on top of a membership the other has changed: the loser re-plans. openraft's own
+/// second step (flattening a joint config) can lose such a race after the joint config is
+/// committed; the cluster is then left in joint consensus, and the next round finishes that
+/// change first, dropping voters that left (`retain` false, as every voter change here is).
+pub(crate) async fn change_membership(member: &Member, plan: &Plan<'_>) -> Result<(), StoreError> {
     let deadline = Instant::now() + member.config.request_timeout;
     loop {
-        match member.raft.change_membership(change.clone(), retain).await {
+        let metrics = member.metrics();
+        let stored = &metrics.membership_config;
+        let joint = stored.membership().get_joint_config().len() > 1;
+        let (change, retain) = if joint {
+            (ChangeMembers::AddVoterIds(BTreeSet::new()), false)
+        } else {
+            match plan(stored.membership()) {
+                Some(step) => step,
+                None => return Ok(()),
+            }
+        };
+        let guard = Precondition::LastMembershipLogId {
+            last_membership_log_id: *stored.log_id(),
+        };
+        match member
+            .raft
+            .change_membership_if(change, retain, [guard])
+            .await
+        {
+            Ok(_) if joint => {}
             Ok(_) => return Ok(()),
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
-                ChangeMembershipError::InProgress(_),
-            ))) if Instant::now() < deadline => {
+            Err(RaftError::APIError(
+                ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))
+                | ClientWriteError::PreconditionFailed(_),
+            )) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(err) => return Err(change_error(err)),
@@ -268,19 +298,18 @@ async fn add(member: &Member, req: MemberAddRequest) -> Result<MemberAddResponse
         peer_urls: req.peer_urls.clone(),
         client_urls: Vec::new(),
     };
-    change_membership(
-        member,
-        ChangeMembers::AddNodes(BTreeMap::from([(id, node)])),
-        true,
-    )
+    change_membership(member, &|membership| {
+        let absent = membership.get_node(&id).is_none();
+        absent.then(|| {
+            (
+                ChangeMembers::AddNodes(BTreeMap::from([(id, node.clone())])),
+                true,
+            )
+        })
+    })
     .await?;
     if !req.is_learner {
-        change_membership(
-            member,
-            ChangeMembers::AddVoterIds(BTreeSet::from([id])),
-            false,
-        )
-        .await?;
+        change_membership(member, &|membership| promotion(membership, id)).await?;
     }
     tracing::info!(id = %format!("{id:x}"), peer_urls = ?req.peer_urls, learner = req.is_learner, "member added");
     let members = member_list(member);
@@ -301,7 +330,6 @@ async fn remove(
     if membership.get_node(&id).is_none() {
         return Err(StoreError::MemberNotFound);
     }
-    let voter = is_voter(membership, id);
     if id == member.id {
         // The leader removes itself: hand leadership to the most up-to-date voter first; the
         // request is then retried on the new leader.
@@ -310,12 +338,16 @@ async fn remove(
         transfer_leadership(member, target).await?;
         return Err(StoreError::NotLeader);
     }
-    let change = if voter {
-        ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-    } else {
-        ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-    };
-    change_membership(member, change, false).await?;
+    change_membership(member, &|membership| {
+        membership.get_node(&id)?;
+        let ids = BTreeSet::from([id]);
+        if is_voter(membership, id) {
+            Some((ChangeMembers::RemoveVoters(ids), false))
+        } else {
+            Some((ChangeMembers::RemoveNodes(ids), false))
+        }
+    })
+    .await?;
     tracing::info!(id = %format!("{id:x}"), "member removed");
     Ok(MemberRemoveResponse {
         header: Some(member.header(member.mvcc.current_revision())),
@@ -330,21 +362,25 @@ async fn update(
     validate_peer_urls(&req.peer_urls)?;
     let metrics = member.metrics();
     let membership = metrics.membership_config.membership();
-    let Some(current) = membership.get_node(&req.id) else {
+    if membership.get_node(&req.id).is_none() {
         return Err(StoreError::MemberNotFound);
-    };
+    }
     if peer_url_in_use(membership, &req.peer_urls, Some(req.id)) {
         return Err(StoreError::PeerUrlExists);
     }
-    let node = Node {
-        peer_urls: req.peer_urls.clone(),
-        ..current.clone()
-    };
-    change_membership(
-        member,
-        ChangeMembers::SetNodes(BTreeMap::from([(req.id, node)])),
-        true,
-    )
+    change_membership(member, &|membership| {
+        let current = membership.get_node(&req.id)?;
+        (current.peer_urls != req.peer_urls).then(|| {
+            let node = Node {
+                peer_urls: req.peer_urls.clone(),
+                ..current.clone()
+            };
+            (
+                ChangeMembers::SetNodes(BTreeMap::from([(req.id, node)])),
+                true,
+            )
+        })
+    })
     .await?;
     tracing::info!(id = %format!("{:x}", req.id), peer_urls = ?req.peer_urls, "member updated");
     Ok(MemberUpdateResponse {
@@ -375,17 +411,17 @@ async fn promote(
     if (learner_index as f64) < (leader_index as f64) * LEARNER_READY_PERCENT {
         return Err(StoreError::LearnerNotReady);
     }
-    change_membership(
-        member,
-        ChangeMembers::AddVoterIds(BTreeSet::from([id])),
-        false,
-    )
-    .await?;
+    change_membership(member, &|membership| promotion(membership, id)).await?;
     tracing::info!(id = %format!("{id:x}"), "learner promoted to voter");
     Ok(MemberPromoteResponse {
         header: Some(member.header(member.mvcc.current_revision())),
         members: member_list(member),
     })
+}
+
+/// The step that makes learner `id` a voter, if it is not one yet.
+fn promotion(membership: &Membership, id: NodeId) -> Option<(ChangeMembers<NodeId, Node>, bool)> {
+    (!is_voter(membership, id)).then(|| (ChangeMembers::AddVoterIds(BTreeSet::from([id])), false))
 }
 
 /// The voter (other than this member) whose log matches the leader's furthest.
