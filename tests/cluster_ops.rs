@@ -599,8 +599,11 @@ async fn quota_alarm_refuses_writes_until_compaction_defrag_and_disarm() {
     .await
     .expect("compact under NOSPACE");
     for member in &cluster.members {
+        // The compaction entry follows the delete and keeps its revision: wait for the
+        // member's compacted revision, not its current one.
         wait_for(WAIT, "the compaction everywhere", || async {
-            (member.revision().await? >= revision).then_some(())
+            let (_hash, compacted) = member.hash_kv(0).await.ok()?;
+            (compacted >= revision).then_some(())
         })
         .await;
         let mut maintenance = member.maintenance().await.expect("connect");
