@@ -56,9 +56,9 @@ pub struct StoreArgs {
     #[arg(long, default_value_t = u32::MAX)]
     pub max_concurrent_streams: u32,
     /// Minimum duration interval that a client should wait before pinging server (e.g. 5s);
-    /// pings more frequent than this are not answered specially (hyper has no ping policy):
-    /// accepted for etcd compatibility.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// a client pinging more often (or at all, with no stream open) is sent GOAWAY
+    /// "too_many_pings" on its third strike, as etcd does. 0 turns the policy off.
+    #[arg(long, default_value = "5s", value_parser = parse_duration_or_zero)]
     pub grpc_keepalive_min_time: Duration,
     /// Frequency duration of server-to-client ping to check if a connection is alive (e.g. 2h).
     #[arg(long, default_value = "2h", value_parser = parse_duration)]
@@ -165,30 +165,22 @@ pub fn parse_auto_compaction(mode: &str, retention: &str) -> anyhow::Result<Auto
     }
 }
 
-/// Go-style durations as etcd's flags take them: a number with ms, s, m or h.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let split = value
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {value:?}"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "s" | "" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {value:?} (use ms, s, m or h)"
-            ));
+/// Durations as etcd's flags take them (Go's, e.g. `500ms`, `1m30s`); a bare number is seconds.
+fn parse_duration_or_zero(value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) => {
+            Duration::try_from_secs_f64(seconds).map_err(|_| format!("invalid duration {value:?}"))
         }
-    };
-    if !(seconds > 0.0 && seconds.is_finite()) {
-        return Err(format!("duration {value:?} must be positive"));
+        Err(_) => crate::ctl::gofmt::parse_duration(value),
     }
-    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A duration flag that must be positive.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    match parse_duration_or_zero(value)? {
+        zero if zero.is_zero() => Err(format!("duration {value:?} must be positive")),
+        duration => Ok(duration),
+    }
 }
 
 impl StoreArgs {
@@ -233,6 +225,7 @@ impl StoreArgs {
         config.max_concurrent_streams = self.max_concurrent_streams;
         config.grpc_keepalive_interval = self.grpc_keepalive_interval;
         config.grpc_keepalive_timeout = self.grpc_keepalive_timeout;
+        config.grpc_keepalive_min_time = self.grpc_keepalive_min_time;
         config.max_watchers_per_stream = self.max_watchers_per_stream.max(1);
         config.max_leases = self.max_leases;
         config.snapshot_count = self.snapshot_count.max(1);

@@ -116,3 +116,88 @@ async fn a_connection_gets_no_more_streams_than_max_concurrent_streams() {
         .expect("served once a stream closed")
         .unwrap();
 }
+
+/// A raw HTTP/2 connection to `member`'s client port, its driver running on a task that
+/// returns how the connection ended.
+async fn raw_http2(
+    member: &support::Member,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    h2::PingPong,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let addr = member.client_url.trim_start_matches("http://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (send, mut connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    let pings = connection.ping_pong().expect("ping_pong");
+    (send, pings, tokio::spawn(connection))
+}
+
+/// Sends a PING and waits for its PONG.
+async fn ping(pings: &mut h2::PingPong) -> Result<(), h2::Error> {
+    pings.ping(h2::Ping::opaque()).await.map(|_pong| ())
+}
+
+/// etcd's keepalive enforcement: with no stream open a client may not ping at all, and with
+/// one open not more often than --grpc-keepalive-min-time; the third strike gets GOAWAY
+/// ENHANCE_YOUR_CALM ("too_many_pings") and the connection closes. Everyone else is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_ping_too_often_are_sent_away() {
+    let cluster = Cluster::start(1, &["--grpc-keepalive-min-time", "300ms"]);
+    cluster.leader().await;
+    let member = &cluster.members[0];
+
+    // Idle: the fourth ping ends the connection.
+    let (_send, mut pings, connection) = raw_http2(member).await;
+    for _ in 0..3 {
+        ping(&mut pings).await.expect("a pong before the GOAWAY");
+    }
+    // The ping that trips the policy may be answered or not: the GOAWAY can overtake it.
+    let _ = ping(&mut pings).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("the member closes the connection")
+        .expect("driver task");
+    let err = ended.expect_err("the connection ends with an error");
+    assert!(err.is_go_away() && err.is_remote(), "{err:?}");
+    assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
+    assert!(
+        member
+            .log()
+            .contains("client pinged more often than --grpc-keepalive-min-time")
+    );
+
+    // A stream open (a watch): pings at twice the minimum time are fine, back-to-back ones
+    // are not.
+    let (send, mut pings, connection) = raw_http2(member).await;
+    let mut send = send.ready().await.expect("ready");
+    let watch = http::Request::post(format!("{}/etcdserverpb.Watch/Watch", member.client_url))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("request");
+    let (_response, _request_body) = send.send_request(watch, false).expect("open a stream");
+    for _ in 0..6 {
+        ping(&mut pings)
+            .await
+            .expect("pings at twice the minimum time are answered");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert!(!connection.is_finished(), "the connection stays open");
+    for _ in 0..3 {
+        ping(&mut pings).await.expect("a pong before the GOAWAY");
+    }
+    // The ping that trips the policy may be answered or not: the GOAWAY can overtake it.
+    let _ = ping(&mut pings).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("the member closes the connection")
+        .expect("driver task");
+    let err = ended.expect_err("the connection ends with an error");
+    assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
+
+    // The member still serves well-behaved clients.
+    member.put("after", "pings").await.expect("put");
+}

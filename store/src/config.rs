@@ -70,6 +70,9 @@ pub struct MemberConfig {
     /// waits for the answer before closing it (etcd: 20 s).
     pub grpc_keepalive_interval: Duration,
     pub grpc_keepalive_timeout: Duration,
+    /// The shortest interval at which a client with a stream open may ping (etcd: 5 s); a
+    /// client with no stream open may not ping at all. Zero turns the policy off.
+    pub grpc_keepalive_min_time: Duration,
     /// Most watchers on one gRPC watch stream.
     pub max_watchers_per_stream: usize,
     /// Most leases the cluster holds (checked where grants are taken).
@@ -130,6 +133,7 @@ impl MemberConfig {
             max_concurrent_streams: u32::MAX,
             grpc_keepalive_interval: Duration::from_secs(2 * 3600),
             grpc_keepalive_timeout: Duration::from_secs(20),
+            grpc_keepalive_min_time: Duration::from_secs(5),
             max_watchers_per_stream: 100_000,
             max_leases: 1_000_000,
             snapshot_count: 10_000,

@@ -17,16 +17,20 @@ pub mod maintenance;
 pub mod member;
 pub mod membership;
 pub mod peer;
+pub mod ping_policy;
 pub mod quota;
 pub mod read_index;
 pub mod restore;
 pub mod tls;
 pub mod watch;
 
+use ping_policy::PingGuarded;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use keel_proto::etcdserverpb::cluster_server::ClusterServer;
 use keel_proto::etcdserverpb::kv_server::KvServer;
@@ -349,8 +353,16 @@ pub async fn serve(
         let tls = tls::is_https(&url)
             .then(|| tls::server_config(&member.config.peer_tls, tls::Side::Peer, &url))
             .transpose()?;
-        servers.spawn(run_router(router, url, listener, tls, stop_rx.clone()));
+        servers.spawn(run_router(
+            router,
+            url,
+            listener,
+            tls,
+            None,
+            stop_rx.clone(),
+        ));
     }
+    let min_ping_time = Some(config.grpc_keepalive_min_time).filter(|t| !t.is_zero());
     for (url, listener) in client_listeners {
         let router = guarded()
             .add_service(
@@ -368,7 +380,14 @@ pub async fn serve(
         let tls = tls::is_https(&url)
             .then(|| tls::server_config(&member.config.client_tls, tls::Side::Client, &url))
             .transpose()?;
-        servers.spawn(run_router(router, url, listener, tls, stop_rx.clone()));
+        servers.spawn(run_router(
+            router,
+            url,
+            listener,
+            tls,
+            min_ping_time,
+            stop_rx.clone(),
+        ));
     }
 
     let background = [
@@ -403,27 +422,40 @@ type GuardedRouter = tonic::transport::server::Router<
     tower_layer::Stack<learner::LearnerGuardLayer, tower_layer::Identity>,
 >;
 
-/// Serves one listener until `stop` turns true, over TLS when `tls` is given (an https URL).
+/// Serves one listener until `stop` turns true, over TLS when `tls` is given (an https URL),
+/// holding clients to the keepalive policy when `min_ping_time` is given.
 async fn run_router(
     router: GuardedRouter,
     url: String,
     listener: TcpListener,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    min_ping_time: Option<Duration>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ServerError> {
+    use futures::StreamExt;
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
     let served = match tls {
         Some(tls) => {
-            router
-                .serve_with_incoming_shutdown(tls::accept(listener, tls, url.clone()), stopped)
-                .await
+            let listener_url = url.clone();
+            let incoming = tls::accept(listener, tls, url.clone()).map(move |accepted| {
+                accepted.map(|io| {
+                    let remote = io.get_ref().0.peer_addr();
+                    PingGuarded::new(io, min_ping_time, remote, &listener_url)
+                })
+            });
+            router.serve_with_incoming_shutdown(incoming, stopped).await
         }
         None => {
-            router
-                .serve_with_incoming_shutdown(with_nodelay(listener), stopped)
-                .await
+            let listener_url = url.clone();
+            let incoming = with_nodelay(listener).map(move |accepted| {
+                accepted.map(|io| {
+                    let remote = io.peer_addr();
+                    PingGuarded::new(io, min_ping_time, remote, &listener_url)
+                })
+            });
+            router.serve_with_incoming_shutdown(incoming, stopped).await
         }
     };
     served.map_err(|e| ServerError::Listen {
