@@ -37,31 +37,73 @@ pub struct Caller {
     pub state: Arc<AuthState>,
 }
 
-impl Caller {
-    /// Resolves the caller of `request`: its token's user, else its certificate's CN.
+/// What a request presents to say who sent it, taken from it before any waiting (a request
+/// with a stream body cannot be held across an await).
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// Auth is disabled: nobody needs to be named.
+    Open(Arc<AuthState>),
+    Token(String),
+    CommonName(Option<String>),
+}
+
+impl Credentials {
     pub fn of<T>(member: &Member, request: &Request<T>) -> Result<Self, StoreError> {
         let state = member.mvcc.auth.state();
         if !state.enabled {
-            return Ok(Caller { user: None, state });
+            return Ok(Credentials::Open(state));
         }
-        let user = match request.metadata().get(TOKEN_METADATA_KEY) {
-            Some(token) => {
-                let token = token.to_str().map_err(|_| StoreError::InvalidAuthToken)?;
-                Some(
-                    member
-                        .mvcc
-                        .auth
-                        .tokens
-                        .user_of(token)
-                        .ok_or(StoreError::InvalidAuthToken)?,
-                )
-            }
+        Ok(match request.metadata().get(TOKEN_METADATA_KEY) {
+            Some(token) => Credentials::Token(
+                token
+                    .to_str()
+                    .map_err(|_| StoreError::InvalidAuthToken)?
+                    .to_string(),
+            ),
             None if member.config.client_tls.client_cert_auth => {
-                super::tls::common_name_of(request)
+                Credentials::CommonName(super::tls::common_name_of(request))
             }
-            None => None,
+            None => Credentials::CommonName(None),
+        })
+    }
+
+    /// The caller these credentials name. A token this member does not know may come from a
+    /// login through another member that is not applied here yet: the member then waits until
+    /// it has applied everything committed (a ReadIndex barrier) and looks once more, so a
+    /// token works on every member as soon as Authenticate has answered.
+    pub async fn resolve(self, member: &Member) -> Result<Caller, StoreError> {
+        let token = match self {
+            Credentials::Open(state) => return Ok(Caller { user: None, state }),
+            Credentials::CommonName(user) => {
+                let state = member.mvcc.auth.state();
+                return Ok(Caller { user, state });
+            }
+            Credentials::Token(token) => token,
         };
-        Ok(Caller { user, state })
+        let tokens = &member.mvcc.auth.tokens;
+        let user = match tokens.user_of(&token) {
+            Some(user) => user,
+            None => {
+                member.read_barrier().await?;
+                tokens.user_of(&token).ok_or(StoreError::InvalidAuthToken)?
+            }
+        };
+        let state = member.mvcc.auth.state();
+        Ok(Caller {
+            user: Some(user),
+            state,
+        })
+    }
+}
+
+impl Caller {
+    /// Resolves the caller of `request`: its token's user, else its certificate's CN.
+    pub fn of<'m, T>(
+        member: &'m Member,
+        request: &Request<T>,
+    ) -> impl Future<Output = Result<Self, StoreError>> + use<'m, T> {
+        let credentials = Credentials::of(member, request);
+        async move { credentials?.resolve(member).await }
     }
 
     fn user(&self) -> Result<&str, StoreError> {
@@ -174,7 +216,7 @@ impl AuthService {
         request: &Request<T>,
         change: AuthRequest,
     ) -> Result<Option<ResponseHeader>, Status> {
-        let caller = Caller::of(&self.member, request)?;
+        let caller = Caller::of(&self.member, request).await?;
         caller.check_admin()?;
         self.replicate(&caller, change).await
     }
@@ -197,7 +239,7 @@ impl AuthService {
 
     /// The auth state for an administrator's read, after a ReadIndex barrier.
     async fn admin_read<T>(&self, request: &Request<T>) -> Result<Arc<AuthState>, Status> {
-        Caller::of(&self.member, request)?.check_admin()?;
+        Caller::of(&self.member, request).await?.check_admin()?;
         self.member.read_barrier().await?;
         Ok(self.member.mvcc.auth.state())
     }
@@ -306,7 +348,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserAddRequest>,
     ) -> Result<Response<AuthUserAddResponse>, Status> {
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         let mut add = request.get_ref().clone();
         if add.name.is_empty() {
             return Err(StoreError::UserEmpty.into());
@@ -363,7 +405,7 @@ impl Auth for AuthService {
         &self,
         request: Request<AuthUserChangePasswordRequest>,
     ) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         let mut change = request.get_ref().clone();
         change.hashed_password = stored_hash(
             self,

@@ -42,7 +42,7 @@ impl Cluster for ClusterService {
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
         // As etcd: changing the membership takes an administrator.
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         match self
             .change(ChangeRequest::Add(request.into_inner()))
             .await?
@@ -57,7 +57,7 @@ impl Cluster for ClusterService {
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
         // As etcd: changing the membership takes an administrator.
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         match self
             .change(ChangeRequest::Remove(request.into_inner()))
             .await?
@@ -72,7 +72,7 @@ impl Cluster for ClusterService {
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
         // As etcd: changing the membership takes an administrator.
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         match self
             .change(ChangeRequest::Update(request.into_inner()))
             .await?
@@ -100,7 +100,7 @@ impl Cluster for ClusterService {
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
         // As etcd: changing the membership takes an administrator.
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         match self
             .change(ChangeRequest::Promote(request.into_inner()))
             .await?

@@ -60,7 +60,7 @@ impl Kv for KvService {
         &self,
         request: Request<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         let request = request.into_inner();
         validate::check_range(&request)?;
         caller.check_range(&request)?;
@@ -77,7 +77,7 @@ impl Kv for KvService {
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_put(&request)?;
@@ -91,7 +91,7 @@ impl Kv for KvService {
         &self,
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_delete(&request)?;
@@ -105,7 +105,7 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         let request = request.into_inner();
         self.check_size(&request)?;
         validate::check_txn(&request, self.member.config.max_txn_ops)?;
@@ -120,7 +120,7 @@ impl Kv for KvService {
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
         // As etcd: any authenticated caller may compact.
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         let request = request.into_inner();
         propose_and_answer!(
             self,

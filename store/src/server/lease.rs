@@ -69,7 +69,7 @@ impl Lease for LeaseService {
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         // As etcd: granting needs no permission, but a bad token is still refused.
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         if self.member.mvcc.lease_count() >= self.member.config.max_leases {
             return Err(StoreError::TooManyRequests.into());
         }
@@ -91,7 +91,7 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         let request = request.into_inner();
         let id = request.id;
         // Revoking deletes the lease's keys: the caller must be allowed to delete every one.

@@ -70,7 +70,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
-        let caller = Caller::of(&self.member, &request)?;
+        let caller = Caller::of(&self.member, &request).await?;
         let request = request.into_inner();
         let member = &self.member;
         let alarms = match request.action() {
@@ -119,7 +119,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         let member = &self.member;
         let before = member.mvcc.db_size();
         tracing::info!(db_size = before, "defragmenting");
@@ -138,7 +138,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         let mvcc = self.member.mvcc.clone();
         let (hash, revision) = blocking(move || mvcc.hash()).await?;
         Ok(Response::new(HashResponse {
@@ -151,7 +151,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         let revision = request.into_inner().revision;
         let mvcc = self.member.mvcc.clone();
         let hashed = blocking(move || mvcc.hash_kv(revision)).await?;
@@ -169,7 +169,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         let mvcc = self.member.mvcc.clone();
         let (image, _) = blocking(move || mvcc.export_image()).await?;
         let revision = image.current_revision;
@@ -200,7 +200,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Caller::of(&self.member, &request)?.check_admin()?;
+        Caller::of(&self.member, &request).await?.check_admin()?;
         let target = request.into_inner().target_id;
         let member = &self.member;
         if !matches!(member.leader(None), Leader::Me) {

@@ -21,7 +21,7 @@ use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::{Grpc, NamedService, StreamingService};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth::Caller;
+use super::auth::{Caller, Credentials};
 use super::member::Member;
 use crate::auth::Access;
 use crate::error::StoreError;
@@ -64,8 +64,12 @@ impl StreamingService<WatchRequest> for WatchMethod {
         let member = self.0.clone();
         // Who is watching is settled when the stream opens (its token or certificate); each
         // watcher's range is checked against the auth state when it is created.
-        let caller = Caller::of(&member, &request).map(|caller| caller.user);
+        let credentials = Credentials::of(&member, &request);
         Box::pin(async move {
+            let caller = match credentials {
+                Ok(credentials) => credentials.resolve(&member).await.map(|c| c.user),
+                Err(err) => Err(err),
+            };
             Ok(Response::new(open_stream(
                 member,
                 caller,
