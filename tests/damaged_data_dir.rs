@@ -189,13 +189,11 @@ async fn a_cut_last_wal_record_loses_only_that_entry_on_a_single_member() {
     assert_eq!(member.get_prefix("k/", false).await.expect("get"), found);
 }
 
-/// A follower whose last (acknowledged) WAL record is cut in half should get it back from the
-/// leader. It does not yet: it restarts one entry short and then stalls there, taking no later
-/// entry either. With openraft's debug log: the leader keeps sending `prev_log_id` = the lost
-/// entry, the follower answers `Conflict` every time, and the leader never moves its progress for
-/// that follower back below what the follower once acknowledged (Raft assumes an acknowledged
-/// entry stays). Open: see fuzz/README.md's "open issues".
-#[ignore = "open: a follower that lost an acknowledged entry stalls instead of catching up"]
+/// A follower whose last (acknowledged) WAL record is cut in half gets it back from the leader
+/// and takes later entries. Without openraft's `allow_log_reversion` it restarted one entry
+/// short and stalled there: the leader kept sending `prev_log_id` = the lost entry, the follower
+/// answered `Conflict` every time, and the leader never moved its progress for that follower
+/// back below what the follower once acknowledged (Raft assumes an acknowledged entry stays).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_with_a_torn_wal_tail_catches_up() {
     let mut cluster = Cluster::start(3, &[]);

@@ -168,6 +168,13 @@ pub async fn start(config: MemberConfig) -> Result<Arc<Member>, ServerError> {
         // (found by the fault-injection soak, seed 808567535).
         enable_leader_restore: Some(false),
         broadcast_submitted_on_append: Some(true),
+        // A follower that comes back with less log than it once acknowledged (its WAL tail was
+        // damaged: a crash alone cannot do it, entries are synced before they are acknowledged)
+        // answers every append with a conflict below what the leader has as its match. openraft
+        // would then stall that follower until leadership changes; with this the leader starts
+        // over for it at once, as a new leader would and as etcd's probe state does, logging
+        // "follower log is reverted". The lost entries are sent again.
+        allow_log_reversion: Some(true),
         ..Default::default()
     }
     .validate()
