@@ -140,6 +140,23 @@ async fn ping(pings: &mut h2::PingPong) -> Result<(), h2::Error> {
     pings.ping(h2::Ping::opaque()).await.map(|_pong| ())
 }
 
+/// Pings back to back until the member sends the connection away; how it ended.
+async fn pinged_away(
+    pings: &mut h2::PingPong,
+    connection: tokio::task::JoinHandle<Result<(), h2::Error>>,
+) -> h2::Error {
+    for _ in 0..3 {
+        ping(pings).await.expect("a pong before the GOAWAY");
+    }
+    // The ping that trips the policy may be answered or not: the GOAWAY can overtake it.
+    let _ = ping(pings).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("the member closes the connection")
+        .expect("driver task");
+    ended.expect_err("the connection ends with an error")
+}
+
 /// etcd's keepalive enforcement: with no stream open a client may not ping at all, and with
 /// one open not more often than --grpc-keepalive-min-time; the third strike gets GOAWAY
 /// ENHANCE_YOUR_CALM ("too_many_pings") and the connection closes. Everyone else is served.
@@ -151,16 +168,7 @@ async fn clients_that_ping_too_often_are_sent_away() {
 
     // Idle: the fourth ping ends the connection.
     let (_send, mut pings, connection) = raw_http2(member).await;
-    for _ in 0..3 {
-        ping(&mut pings).await.expect("a pong before the GOAWAY");
-    }
-    // The ping that trips the policy may be answered or not: the GOAWAY can overtake it.
-    let _ = ping(&mut pings).await;
-    let ended = tokio::time::timeout(Duration::from_secs(10), connection)
-        .await
-        .expect("the member closes the connection")
-        .expect("driver task");
-    let err = ended.expect_err("the connection ends with an error");
+    let err = pinged_away(&mut pings, connection).await;
     assert!(err.is_go_away() && err.is_remote(), "{err:?}");
     assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
     assert!(
@@ -186,16 +194,7 @@ async fn clients_that_ping_too_often_are_sent_away() {
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
     assert!(!connection.is_finished(), "the connection stays open");
-    for _ in 0..3 {
-        ping(&mut pings).await.expect("a pong before the GOAWAY");
-    }
-    // The ping that trips the policy may be answered or not: the GOAWAY can overtake it.
-    let _ = ping(&mut pings).await;
-    let ended = tokio::time::timeout(Duration::from_secs(10), connection)
-        .await
-        .expect("the member closes the connection")
-        .expect("driver task");
-    let err = ended.expect_err("the connection ends with an error");
+    let err = pinged_away(&mut pings, connection).await;
     assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
 
     // The member still serves well-behaved clients.

@@ -291,6 +291,37 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for PingGuarded<IO> {
     }
 }
 
+impl<IO> PingGuarded<IO> {
+    fn closed(&self) -> bool {
+        matches!(
+            &self.guard,
+            Some(Guard {
+                closing: Closing::Closed,
+                ..
+            })
+        )
+    }
+
+    /// Follows the first `written` bytes of `parts`, which went out to the client.
+    fn follow_written<'a>(&mut self, parts: impl IntoIterator<Item = &'a [u8]>, written: usize) {
+        let Some(guard) = &mut self.guard else {
+            return;
+        };
+        let policy = &mut guard.policy;
+        let mut left = written;
+        for part in parts {
+            if left == 0 {
+                break;
+            }
+            let followed = left.min(part.len());
+            guard
+                .outgoing
+                .feed(&part[..followed], |frame| policy.on_outgoing(frame));
+            left -= followed;
+        }
+    }
+}
+
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for PingGuarded<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -298,20 +329,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for PingGuarded<IO> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if let Some(Guard {
-            closing: Closing::Closed,
-            ..
-        }) = &this.guard
-        {
+        if this.closed() {
             return Poll::Ready(Err(too_many_pings()));
         }
         let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
-        if let Some(guard) = &mut this.guard {
-            let policy = &mut guard.policy;
-            guard
-                .outgoing
-                .feed(&buf[..written], |frame| policy.on_outgoing(frame));
-        }
+        this.follow_written([buf], written);
         Poll::Ready(Ok(written))
     }
 
@@ -321,28 +343,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for PingGuarded<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if let Some(Guard {
-            closing: Closing::Closed,
-            ..
-        }) = &this.guard
-        {
+        if this.closed() {
             return Poll::Ready(Err(too_many_pings()));
         }
         let written = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
-        if let Some(guard) = &mut this.guard {
-            let policy = &mut guard.policy;
-            let mut left = written;
-            for buf in bufs {
-                if left == 0 {
-                    break;
-                }
-                let part = left.min(buf.len());
-                guard
-                    .outgoing
-                    .feed(&buf[..part], |frame| policy.on_outgoing(frame));
-                left -= part;
-            }
-        }
+        this.follow_written(bufs.iter().map(|buf| &buf[..]), written);
         Poll::Ready(Ok(written))
     }
 
