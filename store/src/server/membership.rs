@@ -193,6 +193,14 @@ pub(crate) async fn change_membership(member: &Member, plan: &Plan<'_>) -> Resul
     loop {
         let metrics = member.metrics();
         let stored = &metrics.membership_config;
+        // A membership not yet applied here is still being committed (another change, or
+        // openraft's own second step): wait for it rather than be refused "in progress".
+        let applied = metrics.last_applied.map_or(0, |id| id.index);
+        let pending = stored.log_id().is_some_and(|id| id.index > applied);
+        if pending && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
         let joint = stored.membership().get_joint_config().len() > 1;
         let (change, retain) = if joint {
             (ChangeMembers::AddVoterIds(BTreeSet::new()), false)
