@@ -1,6 +1,8 @@
 //! Throwaway certificates for local clusters: a CA made on the spot and the member and client
 //! certificates it signs. `keel up --tls` writes a set under its data dir; the TLS tests make
-//! theirs (and bad ones: another CA's, expired) with it too. Not meant for production PKI.
+//! theirs (and bad ones: another CA's, expired) with it too; [`KubePki`] is the control
+//! plane's set (cluster CA, api-server serving certificate, admin client certificate) and its
+//! kubeconfig. Not meant for production PKI.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +63,18 @@ impl LocalCa {
         hosts: &[&str],
         validity: Validity,
     ) -> anyhow::Result<Issued> {
+        self.issue_with_groups(common_name, &[], hosts, validity)
+    }
+
+    /// Like [`LocalCa::issue`], with one subject O (organization) per group: Kubernetes reads a
+    /// client certificate's CN as the user and its O entries as the user's groups.
+    pub fn issue_with_groups(
+        &self,
+        common_name: &str,
+        groups: &[&str],
+        hosts: &[&str],
+        validity: Validity,
+    ) -> anyhow::Result<Issued> {
         let mut params =
             CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
                 .context("bad certificate host name")?;
@@ -68,6 +82,11 @@ impl LocalCa {
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
+        for group in groups {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, *group);
+        }
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
@@ -162,4 +181,89 @@ pub fn write(path: &Path, contents: &str, private: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(contents.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The control plane's certificates under `<data-dir>/pki/`, as kubeadm lays them out: the
+/// cluster CA, the api-servers' serving certificate, and the admin's client certificate
+/// (O=system:masters) that `<data-dir>/kubeconfig` uses.
+#[derive(Clone, Debug)]
+pub struct KubePki {
+    pub ca_cert: PathBuf,
+    pub apiserver_cert: PathBuf,
+    pub apiserver_key: PathBuf,
+    pub admin_cert: PathBuf,
+    pub admin_key: PathBuf,
+}
+
+impl KubePki {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            ca_cert: dir.join("ca.crt"),
+            apiserver_cert: dir.join("apiserver.crt"),
+            apiserver_key: dir.join("apiserver.key"),
+            admin_cert: dir.join("admin.crt"),
+            admin_key: dir.join("admin.key"),
+        }
+    }
+
+    fn all(&self) -> [&Path; 5] {
+        [
+            &self.ca_cert,
+            &self.apiserver_cert,
+            &self.apiserver_key,
+            &self.admin_cert,
+            &self.admin_key,
+        ]
+    }
+
+    /// Reuses the files in `dir` when they are all there; otherwise makes the set, the serving
+    /// certificate valid for `hosts` plus kube's service names. Returns whether it made them.
+    pub fn ensure(dir: &Path, hosts: &[&str]) -> anyhow::Result<(Self, bool)> {
+        let files = Self::in_dir(dir);
+        if files.all().iter().all(|p| p.exists()) {
+            return Ok((files, false));
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let ca = LocalCa::new("keel-ca")?;
+        let mut names = vec![
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+            "127.0.0.1",
+        ];
+        names.extend(
+            hosts
+                .iter()
+                .copied()
+                .filter(|h| !names.contains(h))
+                .collect::<Vec<_>>(),
+        );
+        let serving = ca.issue("kube-apiserver", &names, Validity::Current)?;
+        let admin = ca.issue_with_groups("admin", &["system:masters"], &[], Validity::Current)?;
+        write(&files.ca_cert, &ca.cert_pem(), false)?;
+        write(&files.apiserver_cert, &serving.cert_pem, false)?;
+        write(&files.apiserver_key, &serving.key_pem, true)?;
+        write(&files.admin_cert, &admin.cert_pem, false)?;
+        write(&files.admin_key, &admin.key_pem, true)?;
+        Ok((files, true))
+    }
+
+    /// A kubeconfig (cluster `keel`, user `admin`, context `keel`) for `server`, with the
+    /// certificates inlined so the file works wherever it is copied.
+    pub fn kubeconfig(&self, server: &str) -> anyhow::Result<String> {
+        use base64::Engine as _;
+        let b64 = |path: &Path| -> anyhow::Result<String> {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+        };
+        Ok(format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: keel\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: keel\n  context:\n    cluster: keel\n    user: admin\ncurrent-context: keel\n",
+            ca = b64(&self.ca_cert)?,
+            cert = b64(&self.admin_cert)?,
+            key = b64(&self.admin_key)?,
+        ))
+    }
 }

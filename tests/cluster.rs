@@ -190,3 +190,85 @@ async fn a_member_behind_a_purged_log_catches_up_by_snapshot() {
     )
     .await;
 }
+
+/// keel-client, the client the api-server uses: a watch through one member survives that
+/// member's SIGKILL (it resumes on another member after its last delivered revision, so every
+/// event arrives exactly once), and reads and writes fail over to the live members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keel_client_fails_over_and_its_watch_resumes_elsewhere() {
+    use keel_client::{Client, Config, pb};
+
+    let mut cluster = Cluster::start(3, &[]);
+    cluster.leader().await;
+    let endpoints: Vec<String> = cluster
+        .members
+        .iter()
+        .map(|m| m.client_url.clone())
+        .collect();
+    let client = Client::connect(Config::new(endpoints))
+        .await
+        .expect("connect");
+    let first = client.current_endpoint().expect("connected somewhere");
+    let watched = cluster
+        .members
+        .iter()
+        .position(|m| m.client_url == first)
+        .expect("a member's URL");
+    let mut events = client.watch(pb::WatchCreateRequest {
+        key: b"resume/".to_vec(),
+        range_end: keel_client::prefix_range_end(b"resume/"),
+        ..Default::default()
+    });
+    // The watch is created before the first put is acknowledged by waiting for its event.
+    let mut seen = Vec::new();
+    let put = |i: usize| {
+        let client = client.clone();
+        async move {
+            client
+                .put(pb::PutRequest {
+                    key: format!("resume/{i:03}").into_bytes(),
+                    value: b"v".to_vec(),
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let mut acked = Vec::new();
+    put(0).await.expect("first put");
+    acked.push("resume/000".to_string());
+    next_event(&mut events, &mut seen).await;
+    for i in 1..=40 {
+        if i == 21 {
+            cluster.members[watched].kill();
+        }
+        // A write racing the kill may fail ambiguously; the retry rule does not resend it,
+        // so it may or may not be there. Acknowledged ones must be.
+        if put(i).await.is_ok() {
+            acked.push(format!("resume/{i:03}"));
+        }
+    }
+    while !acked.iter().all(|k| seen.contains(k)) {
+        next_event(&mut events, &mut seen).await;
+    }
+    let mut in_order = seen.clone();
+    in_order.sort();
+    in_order.dedup();
+    assert_eq!(seen, in_order, "every event once, in order");
+    assert!(acked.len() >= 39, "too many failed writes: {acked:?}");
+    assert_ne!(client.current_endpoint().as_deref(), Some(first.as_str()));
+}
+
+/// Waits for the next response of a keel-client watch and records the keys of its events.
+async fn next_event(events: &mut keel_client::watch::WatchStream, seen: &mut Vec<String>) {
+    use futures::StreamExt;
+    let resp = tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("an event in time")
+        .expect("the watch ended")
+        .expect("the watch failed");
+    for e in resp.events {
+        if let Some(kv) = e.kv {
+            seen.push(String::from_utf8_lossy(&kv.key).into_owned());
+        }
+    }
+}

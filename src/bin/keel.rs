@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "keel",
     version,
-    about = "Keel: an etcd-compatible, Raft-replicated store"
+    about = "Keel: an etcd-compatible, Raft-replicated store and a Kubernetes control plane on it"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run one store member (etcd's flags).
     Store(Box<keel::member::StoreArgs>),
+    /// Run the Kubernetes API server on an etcd v3 store (kube-apiserver's flags).
+    Apiserver(Box<keel::apiserver::ApiServerArgs>),
     /// Run a local 3-member cluster (m1, m2, m3) as child processes.
     Up(keel::up::UpArgs),
     /// Inspect a snapshot file or restore a new cluster's member from it.
@@ -58,6 +60,7 @@ fn run() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Store(args) => keel::member::run(*args).await,
+            Command::Apiserver(args) => keel::apiserver::run(*args).await,
             Command::Up(args) => keel::up::run(args).await,
             Command::Snapshot(command) => keel::snapshot::run(command).await,
         }

@@ -32,7 +32,7 @@ trap cleanup EXIT
 keel_eps="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 etcd_ep="127.0.0.1:$((base + 10))"
 
-"$keel" up --data-dir "$work/keel" \
+"$keel" up --store-only --data-dir "$work/keel" \
   --client-ports "$base,$((base + 1)),$((base + 2))" \
   --peer-ports "$((base + 3)),$((base + 4)),$((base + 5))" >"$work/keel.log" 2>&1 &
 pids+=($!)

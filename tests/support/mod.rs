@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod kube;
+
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
