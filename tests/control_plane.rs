@@ -245,6 +245,31 @@ fn kubectl_tour(api: &ApiServer) {
         invalid.contains("The Pod \"Web\" is invalid: metadata.name: Invalid value: \"Web\": a lowercase RFC 1123 subdomain"),
         "{invalid}"
     );
+    // Unknown fields: kubectl asks for Strict (server-side field validation) by default.
+    let typo = POD.replace("name: web", "name: typo").replace(
+        "image: busybox:1.36",
+        "imagee: busybox:1.36\n    image: busybox:1.36",
+    );
+    let strict = api.kubectl_with(&["create", "-f", "-"], Some(&typo), &[]);
+    let strict = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        strict.contains(r#"Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].imagee""#),
+        "{strict}"
+    );
+    let warned = api.kubectl_with(&["create", "--validate=warn", "-f", "-"], Some(&typo), &[]);
+    assert!(
+        warned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&warned.stderr)
+    );
+    let warning = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        warning.contains(r#"Warning: unknown field "spec.containers[0].imagee""#),
+        "{warning}"
+    );
+    let stored = api.ok(&["get", "pod", "typo", "-o", "jsonpath={.spec.containers[0]}"]);
+    assert!(!stored.contains("imagee"), "{stored}");
+    api.ok(&["delete", "pod", "typo"]);
     let missing = api.fails(&["get", "pod", "Web"]);
     assert_eq!(
         missing.trim(),

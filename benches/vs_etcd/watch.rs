@@ -460,18 +460,6 @@ pub async fn scenario(
     Ok(sample.metrics())
 }
 
-/// The end of the range holding every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
 /// One gRPC watch stream carrying `n` watchers on `prefix`: creates them, reports readiness
 /// (or the error), then records the latency of every measured event until told to stop.
 async fn watch_stream(
@@ -485,7 +473,7 @@ async fn watch_stream(
     // Every create request is queued before the call: a server may send nothing (not even
     // headers) until it has a response, so waiting for the call first could deadlock.
     let (requests, receiver) = mpsc::channel(n.max(1));
-    let range_end = prefix_end(&prefix);
+    let range_end = keel_client::prefix_range_end(&prefix);
     for _ in 0..n {
         let create = WatchCreateRequest {
             key: prefix.to_vec(),

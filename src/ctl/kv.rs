@@ -14,21 +14,8 @@ use keel_proto::etcdserverpb::{
 use super::output::OutputFormat;
 use super::{CompactionArgs, CtlError, Ctx, DelArgs, GetArgs, PutArgs, emit, exit, gofmt};
 
-/// clientv3's `getPrefix`: the smallest key greater than every key with prefix `key`
-/// (`"\0"`, i.e. "to the end", when there is none).
-pub fn prefix_range_end(key: &[u8]) -> Vec<u8> {
-    let mut end = key.to_vec();
-    while let Some(last) = end.last().copied() {
-        if last < 0xff {
-            if let Some(b) = end.last_mut() {
-                *b = last + 1;
-            }
-            return end;
-        }
-        end.pop();
-    }
-    vec![0]
-}
+/// clientv3's `getPrefix` (one copy, in keel-client).
+pub use keel_client::prefix_range_end;
 
 fn bad_args(msg: &str) -> CtlError {
     CtlError::new(exit::BAD_ARGS, msg)
@@ -287,14 +274,6 @@ mod tests {
             consistency: "l".into(),
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn prefix_end_follows_clientv3() {
-        assert_eq!(prefix_range_end(b"foo"), b"fop".to_vec());
-        assert_eq!(prefix_range_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(prefix_range_end(b"\xff\xff"), vec![0]);
-        assert_eq!(prefix_range_end(b""), vec![0]);
     }
 
     #[test]

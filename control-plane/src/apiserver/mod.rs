@@ -12,6 +12,7 @@ pub mod authz;
 pub mod body;
 pub mod defaults;
 pub mod discovery;
+pub mod field_validation;
 pub mod handler;
 pub mod objects;
 pub mod openapi;

@@ -29,6 +29,7 @@ pub async fn create(cx: &Ctx<'_>, bytes: &[u8]) -> Result<Response<Body>, ApiErr
 /// Creates `obj` in the request's collection; returns it as stored (or as it would be, under dryRun).
 pub async fn create_object(cx: &Ctx<'_>, mut obj: Value) -> Result<Value, ApiError> {
     let r = cx.resource;
+    cx.check_fields(&mut obj)?;
     let context = CreateContext {
         now: super::now(),
         random: super::random()?,

@@ -36,9 +36,28 @@ pub struct Ctx<'a> {
     pub req: &'a ResourceRequest,
     pub query: &'a Query,
     pub headers: &'a HeaderMap,
+    /// Warnings for the client (`Warning: 299 - "..."` headers), e.g. unknown fields under Warn.
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Ctx<'_> {
+    /// Checks an incoming object's fields under the request's `fieldValidation`.
+    pub fn check_fields(&self, obj: &mut Value) -> Result<(), ApiError> {
+        let directive =
+            super::field_validation::Directive::parse(self.query.get("fieldValidation"))?;
+        let found = super::field_validation::check(
+            directive,
+            self.resource.group,
+            self.resource.kind,
+            obj,
+        )?;
+        if !found.is_empty() {
+            let mut w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+            w.extend(found);
+        }
+        Ok(())
+    }
+
     pub fn name(&self) -> &str {
         self.req.name.as_deref().unwrap_or("")
     }
@@ -138,6 +157,7 @@ where
         req,
         query,
         headers,
+        warnings: Default::default(),
     };
     let sub = req.subresource.as_deref();
     let verb_allowed = resource.verbs.names().contains(&req.verb) || sub.is_some();
@@ -154,7 +174,7 @@ where
     // Every other verb reads its whole body (at most 3 MiB) before anything is written.
     let bytes = super::body::read(body).await?;
     let bytes = bytes.as_ref();
-    match (method.as_str(), req.verb, sub) {
+    let result = match (method.as_str(), req.verb, sub) {
         ("POST", "create", None) if cx.req.name.is_none() => create::create(&cx, bytes).await,
         ("POST", "create", Some("binding")) => create::binding(&cx, bytes).await,
         ("PUT", "update", None | Some("status") | Some("finalize")) => {
@@ -165,7 +185,17 @@ where
         ("DELETE", "delete", None) => delete::delete(&cx, bytes).await,
         ("DELETE", "deletecollection", None) => delete::delete_collection(&cx, bytes).await,
         _ => Err(ApiError::method_not_allowed()),
-    }
+    };
+    let warnings = cx.warnings.into_inner().unwrap_or_else(|e| e.into_inner());
+    result.map(|mut resp| {
+        for w in warnings {
+            let text = format!("299 - {}", serde_json::Value::String(w));
+            if let Ok(v) = http::HeaderValue::from_str(&text) {
+                resp.headers_mut().append(http::header::WARNING, v);
+            }
+        }
+        resp
+    })
 }
 
 /// The RBAC objects that bear on a request in `namespace`, read from the store.

@@ -94,6 +94,7 @@ pub async fn apply_update(
 ) -> Result<Value, ApiError> {
     let r = cx.resource;
     let name = cx.name().to_string();
+    cx.check_fields(&mut new)?;
     match part {
         Part::Finalize => {
             let finalizers = new
