@@ -553,6 +553,40 @@ fn kubectl_tour(api: &ApiServer) {
         "Never"
     );
 
+    // describe reads the object and its events (a field selector on involvedObject).
+    let described = api.ok(&["describe", "deploy", "gen", "-n", "gen"]);
+    let field = |name: &str| {
+        described
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {name} in:\n{described}"))
+    };
+    assert_eq!(field("Name:"), "gen");
+    assert_eq!(field("Namespace:"), "gen");
+    assert!(field("Replicas:").starts_with("2 desired"), "{described}");
+    // Foreground deletion leaves the foregroundDeletion finalizer for the garbage collector.
+    api.ok(&[
+        "delete",
+        "job",
+        "gen",
+        "-n",
+        "gen",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    assert_eq!(
+        api.ok(&[
+            "get",
+            "job",
+            "gen",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.metadata.finalizers}"
+        ]),
+        r#"["foregroundDeletion"]"#
+    );
+
     // A terminating namespace takes no new content.
     assert_eq!(
         api.ok(&["create", "namespace", "doomed"]).trim(),
