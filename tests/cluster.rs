@@ -214,12 +214,22 @@ async fn keel_client_fails_over_and_its_watch_resumes_elsewhere() {
         .iter()
         .position(|m| m.client_url == first)
         .expect("a member's URL");
+    // The watch starts at an explicit revision: its task may create it after the first put.
+    let start = client
+        .range(pb::RangeRequest {
+            key: b"resume/".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .expect("range")
+        .header
+        .map_or(0, |h| h.revision);
     let mut events = client.watch(pb::WatchCreateRequest {
         key: b"resume/".to_vec(),
         range_end: keel_client::prefix_range_end(b"resume/"),
+        start_revision: start + 1,
         ..Default::default()
     });
-    // The watch is created before the first put is acknowledged by waiting for its event.
     let mut seen = Vec::new();
     let put = |i: usize| {
         let client = client.clone();

@@ -33,15 +33,15 @@ pub fn resume_revision(create: &pb::WatchCreateRequest, last_seen: i64) -> i64 {
     }
 }
 
-/// The newest revision a response tells the consumer about.
+/// The newest revision a response tells the consumer all events up to: the last event's
+/// revision (a fragment may be followed by more events of that revision, so one less), or a
+/// progress notification's header revision.
 fn seen_in(resp: &pb::WatchResponse) -> Option<i64> {
     if let Some(last) = resp.events.last().and_then(|e| e.kv.as_ref()) {
-        // Fragmented responses carry a revision's events in parts; the header says where
-        // the whole batch ends only on the last fragment.
-        if !resp.fragment {
-            return Some(last.mod_revision.max(header_revision(resp)));
+        if resp.fragment {
+            return Some(last.mod_revision - 1);
         }
-        return Some(last.mod_revision - 1);
+        return Some(last.mod_revision);
     }
     (resp.events.is_empty() && !resp.created && !resp.canceled).then(|| header_revision(resp))
 }
@@ -200,6 +200,8 @@ mod tests {
         assert_eq!(resume_revision(&create, 0), 7);
         assert_eq!(resume_revision(&create, 9), 10);
         assert_eq!(seen_in(&resp(&[8, 9], 9, false)), Some(9));
+        // An event batch's header may be ahead of its events; only the events count.
+        assert_eq!(seen_in(&resp(&[8, 9], 11, false)), Some(9));
         // A progress notification moves the resume point even without events.
         assert_eq!(seen_in(&resp(&[], 12, false)), Some(12));
         // A fragment may be followed by more events of its last revision.
