@@ -621,7 +621,8 @@ fn bad_input(api: &ApiServer) {
         let code = text.rsplit("HTTP ").next().unwrap_or("").trim().to_string();
         (code, text)
     };
-    let post = |ctype: &str, body: &str| {
+    // `data` is curl's --data-binary argument: the body, or @file.
+    let post = |ctype: &str, data: &str| {
         api.curl(&[
             "/api/v1/namespaces/default/configmaps",
             "-X",
@@ -629,7 +630,7 @@ fn bad_input(api: &ApiServer) {
             "-H",
             &format!("Content-Type: {ctype}"),
             "--data-binary",
-            body,
+            data,
             "-w",
             "HTTP %{http_code}",
         ])
@@ -645,17 +646,7 @@ fn bad_input(api: &ApiServer) {
     );
     let file = api.dir.join("big.json");
     std::fs::write(&file, big).expect("big body");
-    let out = api.curl(&[
-        "/api/v1/namespaces/default/configmaps",
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        "-w",
-        "HTTP %{http_code}",
-    ]);
+    let out = post("application/json", &format!("@{}", file.display()));
     let (c, text) = code(&out);
     assert_eq!(c, "413", "{text}");
     // Anonymous: health is public, the API is not.

@@ -13,7 +13,7 @@ use super::authn::{self, User};
 use super::authz::{self, Attributes};
 use super::discovery;
 use super::openapi;
-use super::request::{self, Query, ResourceRequest, Target};
+use super::request::{self, Query, Target};
 use super::respond::{self, Body};
 use super::rest;
 use super::status::{ApiError, Subject};
@@ -127,36 +127,21 @@ async fn authorize(
     method: &Method,
     target: &Target,
 ) -> Result<(), ApiError> {
-    let attrs = attributes(method, target);
     if user.in_group(authn::MASTERS) {
         return Ok(());
     }
+    let attrs = attributes(method, target);
     let policy = rest::rbac_policy(server, &attrs.namespace).await?;
     if authz::allowed(user, &attrs, &policy) {
         return Ok(());
     }
-    let subject = match target {
-        Target::Resource(r) => Subject {
-            group: &r.group,
-            resource: &r.resource,
-            name: r.name.as_deref().unwrap_or(""),
-        },
-        Target::NonResource(_) => Subject::default(),
+    // kube names the resource with its subresource: `pods/log is forbidden: ...`.
+    let resource = match (attrs.resource_request, attrs.subresource.is_empty()) {
+        (false, _) => String::new(),
+        (true, true) => attrs.resource.clone(),
+        (true, false) => format!("{}/{}", attrs.resource, attrs.subresource),
     };
-    let subject_resource = match target {
-        Target::Resource(ResourceRequest {
-            subresource: Some(sub),
-            resource,
-            ..
-        }) => {
-            format!("{resource}/{sub}")
-        }
-        _ => subject.resource.to_string(),
-    };
-    let subject = Subject {
-        resource: &subject_resource,
-        ..subject
-    };
+    let subject = Subject::new(&attrs.group, &resource, &attrs.name);
     Err(ApiError::forbidden(&subject, attrs.denial(user)))
 }
 

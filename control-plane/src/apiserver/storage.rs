@@ -296,9 +296,8 @@ impl Storage {
         if last_revision > 0 {
             match self.client.compact(last_revision).await {
                 Ok(_) => tracing::info!(revision = last_revision, "compacted the store"),
-                Err(e)
-                    if e.to_string()
-                        .contains("required revision has been compacted") => {}
+                // Another api-server (or an operator) compacted further already.
+                Err(e) if is_compacted(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -306,11 +305,15 @@ impl Storage {
     }
 }
 
+/// Whether the store refused a revision as compacted (etcd's `ErrCompacted`).
+fn is_compacted(e: &ClientError) -> bool {
+    e.to_string()
+        .contains("required revision has been compacted")
+}
+
 /// A compaction error of a read at `revision`, or the client error as it is.
 fn compacted_or(e: ClientError, revision: i64) -> StorageError {
-    if e.to_string()
-        .contains("required revision has been compacted")
-    {
+    if is_compacted(&e) {
         StorageError::Compacted {
             requested: revision,
             compacted: 0,

@@ -11,7 +11,6 @@ use crate::apiserver::authz::{self, Attributes};
 use crate::apiserver::objects::{self, CreateContext};
 use crate::apiserver::respond::{self, Body};
 use crate::apiserver::status::ApiError;
-use crate::apiserver::storage::StorageError;
 use crate::apiserver::{body, defaults, validation};
 
 pub async fn create(cx: &Ctx<'_>, bytes: &[u8]) -> Result<Response<Body>, ApiError> {
@@ -60,7 +59,6 @@ pub async fn create_object(cx: &Ctx<'_>, mut obj: Value) -> Result<Value, ApiErr
             }
             Ok(stored.object)
         }
-        Err(StorageError::AlreadyExists) => Err(ApiError::already_exists(&cx.subject_named(&name))),
         Err(e) => Err(cx.storage_error(e, &name)),
     }
 }
@@ -115,18 +113,11 @@ pub async fn binding(cx: &Ctx<'_>, bytes: &[u8]) -> Result<Response<Body>, ApiEr
     conditions.push(condition);
     pod["status"]["conditions"] = json!(conditions);
     if !cx.dry_run()? {
-        match cx
-            .server
+        cx.server
             .storage()
             .update(&key, &pod, stored.mod_revision, 0)
             .await
-        {
-            Ok(_) => {}
-            Err(StorageError::Conflict(_)) => {
-                return Err(ApiError::conflict_modified(&cx.subject_named(&pod_name)));
-            }
-            Err(e) => return Err(cx.storage_error(e, &pod_name)),
-        }
+            .map_err(|e| cx.storage_error(e, &pod_name))?;
     }
     Ok(respond::json(StatusCode::CREATED, &success_status()))
 }

@@ -201,39 +201,28 @@ async fn delete_one(
     for _ in 0..MAX_ATTEMPTS {
         check_preconditions(cx, &current.object, opts)?;
         let dry_run = cx.dry_run()?;
-        match plan(&current.object, opts, super::now()) {
+        let storage = cx.server.storage();
+        let written = match plan(&current.object, opts, super::now()) {
             Plan::Unchanged => return Ok((StatusCode::OK, current.object)),
-            Plan::Mark(new) => {
-                if dry_run {
-                    return Ok((StatusCode::OK, new));
-                }
-                match cx
-                    .server
-                    .storage()
-                    .update(&key, &new, current.mod_revision, 0)
-                    .await
-                {
-                    Ok(stored) => return Ok((StatusCode::OK, stored.object)),
-                    Err(StorageError::Conflict(Some(now))) => current = *now,
-                    Err(StorageError::Conflict(None) | StorageError::NotFound) => {
-                        return Err(ApiError::not_found(&cx.subject_named(&name)));
-                    }
-                    Err(e) => return Err(cx.storage_error(e, &name)),
-                }
+            Plan::Mark(new) if dry_run => return Ok((StatusCode::OK, new)),
+            Plan::Remove if dry_run => return Ok((StatusCode::OK, answer(cx, current.object))),
+            Plan::Mark(new) => storage.update(&key, &new, current.mod_revision, 0).await,
+            Plan::Remove => storage
+                .delete(&key, current.mod_revision)
+                .await
+                .map(|deleted| Stored {
+                    object: answer(cx, deleted.object),
+                    ..deleted
+                }),
+        };
+        match written {
+            Ok(stored) => return Ok((StatusCode::OK, stored.object)),
+            // Lost a race: decide again on the object as it is now.
+            Err(StorageError::Conflict(Some(now))) => current = *now,
+            Err(StorageError::Conflict(None) | StorageError::NotFound) => {
+                return Err(ApiError::not_found(&cx.subject_named(&name)));
             }
-            Plan::Remove => {
-                if dry_run {
-                    return Ok((StatusCode::OK, answer(cx, current.object)));
-                }
-                match cx.server.storage().delete(&key, current.mod_revision).await {
-                    Ok(deleted) => return Ok((StatusCode::OK, answer(cx, deleted.object))),
-                    Err(StorageError::Conflict(Some(now))) => current = *now,
-                    Err(StorageError::Conflict(None) | StorageError::NotFound) => {
-                        return Err(ApiError::not_found(&cx.subject_named(&name)));
-                    }
-                    Err(e) => return Err(cx.storage_error(e, &name)),
-                }
-            }
+            Err(e) => return Err(cx.storage_error(e, &name)),
         }
     }
     Err(ApiError::conflict_modified(&cx.subject_named(&name)))

@@ -9,7 +9,7 @@ use super::Ctx;
 use crate::apiserver::respond::{self, Body, Shape};
 use crate::apiserver::status::ApiError;
 use crate::apiserver::storage::Stored;
-use crate::apiserver::table::{self, IncludeObject};
+use crate::apiserver::table;
 
 /// Reads the object the request names, or NotFound.
 pub async fn read(cx: &Ctx<'_>) -> Result<Stored, ApiError> {
@@ -31,11 +31,8 @@ pub fn object_or_table(cx: &Ctx<'_>, code: StatusCode, object: Value) -> Respons
     match respond::shape(cx.header(header::ACCEPT)) {
         Shape::Object => respond::json(code, &object),
         Shape::Table => {
-            let include = cx
-                .query
-                .get("includeObject")
-                .and_then(|s| IncludeObject::parse(s).ok())
-                .unwrap_or_default();
+            // Also the answer to writes, which have happened by now: a bad value is not an error here.
+            let include = cx.table_include().unwrap_or_default();
             let rv = object
                 .pointer("/metadata/resourceVersion")
                 .cloned()

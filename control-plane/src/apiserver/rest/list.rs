@@ -14,7 +14,7 @@ use crate::apiserver::respond::{self, Body, Shape};
 use crate::apiserver::selectors::{self, FieldSelector, LabelSelector};
 use crate::apiserver::status::ApiError;
 use crate::apiserver::storage::{StorageError, Stored};
-use crate::apiserver::table::{self, IncludeObject};
+use crate::apiserver::table;
 
 /// kube's message for a continue token whose revision was compacted.
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
@@ -235,8 +235,7 @@ pub async fn list(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
     let objects: Vec<Value> = listed.items.into_iter().map(|s| s.object).collect();
     if respond::shape(cx.header(header::ACCEPT)) == Shape::Table {
-        let include = IncludeObject::parse(cx.query.get("includeObject").unwrap_or(""))
-            .map_err(ApiError::bad_request)?;
+        let include = cx.table_include()?;
         let t = table::table(
             cx.resource.plural,
             &objects,

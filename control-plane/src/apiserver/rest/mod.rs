@@ -58,6 +58,12 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// `includeObject` for Table answers (kube's 400 for a bad value).
+    pub fn table_include(&self) -> Result<super::table::IncludeObject, ApiError> {
+        super::table::IncludeObject::parse(self.query.get("includeObject").unwrap_or(""))
+            .map_err(ApiError::bad_request)
+    }
+
     pub fn name(&self) -> &str {
         self.req.name.as_deref().unwrap_or("")
     }

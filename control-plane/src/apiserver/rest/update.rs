@@ -10,7 +10,7 @@ use super::{Ctx, create, get};
 use crate::apiserver::objects;
 use crate::apiserver::respond::{self, Body};
 use crate::apiserver::status::ApiError;
-use crate::apiserver::storage::{StorageError, Stored};
+use crate::apiserver::storage::Stored;
 use crate::apiserver::{body, defaults, validation};
 
 /// What part of the object an update may change.
@@ -117,7 +117,6 @@ pub async fn apply_update(
         }
         return match cx.server.storage().delete(&key, current.mod_revision).await {
             Ok(deleted) => Ok(deleted.object),
-            Err(StorageError::Conflict(_)) => Err(ApiError::conflict_modified(&cx.subject())),
             Err(e) => Err(cx.storage_error(e, &name)),
         };
     }
@@ -135,7 +134,6 @@ pub async fn apply_update(
         .await
     {
         Ok(stored) => Ok(stored.object),
-        Err(StorageError::Conflict(_)) => Err(ApiError::conflict_modified(&cx.subject())),
         Err(e) => Err(cx.storage_error(e, &name)),
     }
 }

@@ -206,10 +206,7 @@ pub async fn watch(cx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         None => default_timeout(),
     };
     let table = match respond::shape(cx.header(header::ACCEPT)) {
-        Shape::Table => Some(
-            IncludeObject::parse(cx.query.get("includeObject").unwrap_or(""))
-                .map_err(ApiError::bad_request)?,
-        ),
+        Shape::Table => Some(cx.table_include()?),
         Shape::Object => None,
     };
     let encoder = Encoder {
